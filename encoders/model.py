@@ -1,0 +1,243 @@
+"""``TransformerEncoder``: tokenizer + sequence builder + backbone + pooler + normaliser."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence as Seq
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from encoders.batching import attention_bias, collate, token_budget_batches
+from encoders.errors import EncoderError
+from encoders.inputs import Kind, Sequence, SequenceBuilder
+from encoders.pooling import POOLERS, l2_normalize
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What an index records about the encoder that wrote its vectors."""
+
+    name: str
+    family: str
+    model_id: str
+    revision: str
+    dim: int
+    attention: str
+    pooling: str
+    max_tokens: int
+    long_policy: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def validate_texts(texts: Any) -> list[str]:
+    """Check the input of ``encode_*``: a list of non-empty strings.
+
+    Raises:
+        ValueError: not a list/tuple of strings, or an empty/whitespace-only string.
+    """
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise ValueError("encode_* takes a list of strings, not " + type(texts).__name__)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"text {i} is {type(text).__name__}, not str")
+        if not text.strip():
+            raise ValueError(f"text {i} is empty")
+    return list(texts)
+
+
+def load_tokenizer(path: Path, padding_side: str, trust_remote_code: bool = False) -> Any:
+    """The checkpoint's tokenizer; falls back to ``tokenizer.json`` when the class is custom."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (ValueError, OSError, KeyError, AttributeError):
+        if not (path / "tokenizer.json").is_file():
+            raise
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(path / "tokenizer.json"))
+    tok.padding_side = padding_side
+    # Length limits are ours (SequenceBuilder); silence the tokenizer's own >max-length warning.
+    tok.model_max_length = 1 << 30
+    return tok
+
+
+class TransformerEncoder:
+    """An embedder built from a Hugging Face checkpoint.
+
+    Use :func:`encoders.load_encoder` rather than this constructor.
+
+    Args:
+        name: Preset name or folder name.
+        family: ``diffusion``, ``ar`` or ``encoder``.
+        model_id: Hub id or path the weights came from.
+        revision: Snapshot the weights came from, when known.
+        tokenizer: The checkpoint's tokenizer.
+        backbone: Transformer body; returns ``last_hidden_state`` of shape (B, L, H).
+        builder: Wraps texts in templates and applies the long-input policy.
+        attention: ``bidirectional`` or ``causal``.
+        pooling: ``mean``, ``last`` or ``cls``.
+        explicit_mask: Pass the 4-D attention bias (BERT-style models need it for direction).
+        default_instruction: Query instruction used when the caller gives none.
+        padding_side: ``left`` or ``right``.
+        batch_tokens: Budget of padded tokens per forward pass.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        family: str,
+        model_id: str,
+        revision: str,
+        tokenizer: Any,
+        backbone: torch.nn.Module,
+        builder: SequenceBuilder,
+        attention: str,
+        pooling: str,
+        explicit_mask: bool,
+        default_instruction: str | None,
+        padding_side: str,
+        batch_tokens: int,
+    ) -> None:
+        self.name = name
+        self.family = family
+        self.model_id = model_id
+        self.revision = revision
+        self.tokenizer = tokenizer
+        self.backbone = backbone
+        self.builder = builder
+        self.attention = attention
+        self.pooling = pooling
+        self.explicit_mask = explicit_mask
+        self.default_instruction = default_instruction
+        self.padding_side = padding_side
+        self.batch_tokens = batch_tokens
+        self.dim = int(getattr(backbone.config, "hidden_size"))  # noqa: B009 - configs are dynamic
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = int(pad) if pad is not None else 0
+        self._pool = POOLERS[pooling]
+        self._lock = threading.Lock()  # one forward pass at a time per model
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def max_tokens(self) -> int:
+        return self.builder.max_tokens
+
+    @property
+    def long_policy(self) -> str:
+        return self.builder.long_policy
+
+    @property
+    def info(self) -> EncoderInfo:
+        return EncoderInfo(
+            name=self.name,
+            family=self.family,
+            model_id=self.model_id,
+            revision=self.revision,
+            dim=self.dim,
+            attention=self.attention,
+            pooling=self.pooling,
+            max_tokens=self.max_tokens,
+            long_policy=self.long_policy,
+        )
+
+    def encode_documents(self, texts: Seq[str]) -> np.ndarray:
+        """Embed documents (no instruction).
+
+        Returns:
+            (n, dim) float32, L2-normalised, in input order.
+        """
+        return self._encode(validate_texts(texts), "document", None)
+
+    def encode_queries(self, texts: Seq[str], instruction: str | None = None) -> np.ndarray:
+        """Embed queries, prefixed with ``instruction`` (or the preset's default).
+
+        Pass ``instruction=""`` for none. Instruction tokens are attended to but never pooled.
+
+        Returns:
+            (n, dim) float32, L2-normalised, in input order.
+        """
+        chosen = self.default_instruction if instruction is None else instruction
+        return self._encode(validate_texts(texts), "query", chosen or None)
+
+    def count_tokens(self, text: str) -> int:
+        """Text tokens in ``text`` (no specials, no template)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each text token, for cutting text into token windows."""
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
+
+    def __repr__(self) -> str:
+        return (
+            f"TransformerEncoder({self.name!r}, dim={self.dim}, attention={self.attention}, "
+            f"pooling={self.pooling}, max_tokens={self.max_tokens}, long={self.long_policy})"
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _sequences(self, texts: list[str], kind: Kind, instruction: str | None) -> list[Sequence]:
+        all_ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        seqs: list[Sequence] = []
+        for owner, ids in enumerate(all_ids):
+            seqs.extend(self.builder.build(owner, list(ids), kind, instruction))
+        return seqs
+
+    def _forward(self, batch: list[Sequence]) -> torch.Tensor:
+        device = next(self.backbone.parameters()).device
+        dtype = next(self.backbone.parameters()).dtype
+        ids, attn, pool, positions = (t.to(device) for t in collate(batch, self.pad_id, self.padding_side))
+        mask: torch.Tensor = attn
+        if self.explicit_mask:
+            mask = attention_bias(attn, self.attention == "causal", dtype)
+        out = self.backbone(input_ids=ids, attention_mask=mask, position_ids=positions)
+        return self._pool(out.last_hidden_state, attn, pool)
+
+    def _encode(self, texts: list[str], kind: Kind, instruction: str | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        seqs = self._sequences(texts, kind, instruction)
+        pooled = torch.empty((len(seqs), self.dim), dtype=torch.float32)
+        batches = token_budget_batches([len(s.ids) for s in seqs], self.batch_tokens)
+        with self._lock, torch.inference_mode():
+            for idx in batches:
+                pooled[idx] = self._forward([seqs[i] for i in idx]).cpu()
+        if len(seqs) == len(texts):
+            vectors = pooled
+        else:  # windows: average each text's windows, weighted by their text tokens
+            owners = torch.tensor([s.owner for s in seqs])
+            weights = torch.tensor([float(s.weight) for s in seqs]).unsqueeze(1)
+            vectors = torch.zeros((len(texts), self.dim), dtype=torch.float32)
+            vectors.index_add_(0, owners, l2_normalize(pooled) * weights)
+        return l2_normalize(vectors).numpy().astype(np.float32, copy=False)
+
+
+def default_device() -> str:
+    """``DIFFSEARCH_DEVICE`` if set, else CUDA when available, else CPU."""
+    env = os.environ.get("DIFFSEARCH_DEVICE")
+    if env:
+        return env
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(preset_dtype: str, device: str, override: str | None) -> torch.dtype:
+    """bf16 on CUDA and fp32 on CPU, unless the preset or caller says otherwise."""
+    choice = override or preset_dtype
+    if choice == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        dtype = getattr(torch, choice)
+    except AttributeError:
+        raise EncoderError(f"unknown dtype {choice!r}") from None
+    if not isinstance(dtype, torch.dtype):
+        raise EncoderError(f"unknown dtype {choice!r}")
+    return dtype

@@ -1,0 +1,252 @@
+"""``load_encoder`` and ``list_encoders``: presets or local folders, loaded once per process."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from encoders.errors import EncoderError, UnknownEncoderError
+from encoders.presets import ATTENTIONS, LONG_POLICIES, POOLINGS, PRESETS, Preset
+from encoders.weights import adapter_env_var_for, find_adapter, find_weights, require_weights
+
+if TYPE_CHECKING:
+    from encoders.model import TransformerEncoder
+
+_ENCODER_MODEL_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra", "modernbert"}
+_CACHE: dict[tuple[Any, ...], TransformerEncoder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class EncoderListing:
+    """A row of ``diffsearch encoders``."""
+
+    name: str
+    family: str
+    attention: str
+    pooling: str
+    dim: int
+    max_tokens: int
+    model_id: str
+    available: bool
+    note: str
+
+
+def list_encoders() -> list[EncoderListing]:
+    """Every preset, with whether its weights are on this machine (nothing is loaded)."""
+    rows = []
+    for p in PRESETS.values():
+        note = f"ablation: {p.ablation}" if p.ablation else p.description
+        if p.needs_adapter:
+            note += f"; needs --adapter or ${adapter_env_var_for(p.name)}"
+        rows.append(
+            EncoderListing(
+                name=p.name,
+                family=p.family,
+                attention=p.attention,
+                pooling=p.pooling,
+                dim=p.dim,
+                max_tokens=p.max_tokens,
+                model_id=p.hub_id,
+                available=find_weights(p) is not None,
+                note=note,
+            )
+        )
+    return rows
+
+
+def _preset_for_folder(path: Path) -> Preset:
+    """An ad-hoc preset for a local model folder, from its config.json."""
+    from encoders.backbone import detect_arch, read_config
+
+    raw = read_config(path)
+    arch = detect_arch(raw)
+    model_type = str(raw.get("model_type", "")).lower()
+    if arch in ("dream", "llada"):
+        family, attention, pooling, eos = "diffusion", "bidirectional", "mean", False
+    elif model_type in _ENCODER_MODEL_TYPES:
+        family, attention, pooling, eos = "encoder", "bidirectional", "mean", False
+    else:
+        family, attention, pooling, eos = "ar", "causal", "last", True
+    dim = int(raw.get("hidden_size") or raw.get("d_model") or 0)
+    positions = int(raw.get("max_position_embeddings") or raw.get("max_sequence_length") or 512)
+    return Preset(
+        name=path.name,
+        family=family,  # type: ignore[arg-type]
+        hub_id=str(path),
+        arch=arch,  # type: ignore[arg-type]
+        attention=attention,  # type: ignore[arg-type]
+        pooling=pooling,  # type: ignore[arg-type]
+        dim=dim,
+        max_tokens=min(positions, 8192),
+        append_eos=eos,
+        pool_special_tokens=family == "encoder",
+        description=f"local folder {path}",
+    )
+
+
+def _check_choice(what: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise EncoderError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _snapshot_revision(path: Path, fallback: str) -> str:
+    # The HF cache stores snapshots under .../snapshots/<commit>; record it when we can.
+    return path.name if path.parent.name == "snapshots" else fallback
+
+
+def load_encoder(
+    name_or_path: str,
+    *,
+    attention: str | None = None,
+    pooling: str | None = None,
+    max_tokens: int | None = None,
+    long_policy: str = "truncate",
+    weights: str | os.PathLike[str] | None = None,
+    adapter: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_tokens: int | None = None,
+    trust_remote_code: bool = False,
+) -> TransformerEncoder:
+    """Load a preset or a local Hugging Face folder as an encoder (cached per process).
+
+    Args:
+        name_or_path: A preset name (see :func:`list_encoders`) or a local model folder.
+        attention: Override the preset's ``bidirectional`` / ``causal`` attention.
+        pooling: Override the pooling: ``mean``, ``last`` or ``cls``.
+        max_tokens: Override the longest model input.
+        long_policy: ``truncate`` (keep the first tokens) or ``windows`` (average overlapping
+            windows) for texts longer than ``max_tokens``.
+        weights: Local folder with the preset's weights (else see ``encoders.weights``).
+        adapter: LoRA adapter folder (required by ``diffembed``).
+        device: ``cpu``, ``cuda``, ... (default: ``DIFFSEARCH_DEVICE``, else CUDA if present).
+        dtype: ``float32``, ``bfloat16``, ... (default: bf16 on CUDA, fp32 on CPU).
+        batch_tokens: Padded tokens per forward pass (default: ``DIFFSEARCH_BATCH_TOKENS``,
+            else 16384 on CPU, 65536 on CUDA).
+        trust_remote_code: Allow a folder's own modelling code (off unless asked for).
+
+    Raises:
+        UnknownEncoderError: Not a preset and not a folder.
+        WeightsNotFoundError: The weights are not on this machine.
+        EncoderError: An invalid option.
+    """
+    _check_choice("attention", attention, ATTENTIONS)
+    _check_choice("pooling", pooling, POOLINGS)
+    _check_choice("long_policy", long_policy, LONG_POLICIES)
+    if max_tokens is not None and max_tokens < 8:
+        raise EncoderError("max_tokens must be at least 8")
+    key = (
+        name_or_path, attention, pooling, max_tokens, long_policy, str(weights), str(adapter),
+        device, dtype, batch_tokens, trust_remote_code,
+    )  # fmt: skip
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _load(key)
+        return _CACHE[key]
+
+
+def clear_cache() -> None:
+    """Forget loaded encoders (frees their memory once nothing else holds them)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _load(key: tuple[Any, ...]) -> TransformerEncoder:
+    (name, attention, pooling, max_tokens, long_policy, weights, adapter, device, dtype,
+     batch_tokens, trust_remote_code) = key  # fmt: skip
+    weights = None if weights == "None" else weights
+    adapter = None if adapter == "None" else adapter
+    if name in PRESETS:
+        preset = PRESETS[name]
+        path = require_weights(preset, weights)
+    elif Path(name).expanduser().is_dir():
+        path = Path(name).expanduser().resolve()
+        if not (path / "config.json").is_file():
+            raise UnknownEncoderError(f"{path} has no config.json: not a Hugging Face model folder")
+        preset = _preset_for_folder(path)
+    else:
+        raise UnknownEncoderError(
+            f"unknown encoder {name!r}. Presets: {', '.join(PRESETS)}; "
+            "or give the path of a local Hugging Face model folder."
+        )
+    adapter_path = find_adapter(preset, adapter)
+    if preset.needs_adapter and adapter_path is None:
+        raise EncoderError(
+            f"encoder {preset.name!r} needs its LoRA adapter: pass --adapter DIR "
+            f"(Python: adapter='DIR') or set {adapter_env_var_for(preset.name)}=DIR. "
+            "Use the 'dream' preset for the zero-shot backbone."
+        )
+    overrides = {"attention": attention, "pooling": pooling, "max_tokens": max_tokens}
+    changed = {k: v for k, v in overrides.items() if v is not None and v != getattr(preset, k)}
+    if changed:
+        suffix = "".join(f"+{v}" for v in changed.values())
+        preset = dataclasses.replace(preset, name=preset.name + suffix, **changed)
+    return _build(preset, path, adapter_path, long_policy, device, dtype, batch_tokens, trust_remote_code)
+
+
+def _build(
+    preset: Preset,
+    path: Path,
+    adapter: Path | None,
+    long_policy: str,
+    device: str | None,
+    dtype: str | None,
+    batch_tokens: int | None,
+    trust_remote_code: bool,
+) -> TransformerEncoder:
+    from encoders.backbone import load_backbone
+    from encoders.inputs import SequenceBuilder
+    from encoders.model import TransformerEncoder, default_device, load_tokenizer, resolve_dtype
+
+    dev = device or default_device()
+    torch_dtype = resolve_dtype(preset.dtype, dev, dtype)
+    tokenizer = load_tokenizer(path, preset.padding_side, trust_remote_code)
+    backbone = load_backbone(
+        path,
+        preset.arch,
+        causal=preset.attention == "causal",
+        dtype=torch_dtype,
+        device=dev,
+        adapter=adapter,
+        trust_remote_code=trust_remote_code,
+    )
+    hidden = int(getattr(backbone.config, "hidden_size", 0))
+    if preset.dim and hidden and hidden != preset.dim and preset.hub_id != str(path):
+        raise EncoderError(
+            f"{path} has hidden size {hidden}, but preset {preset.name!r} expects {preset.dim}: "
+            "wrong weights folder?"
+        )
+    positions = getattr(backbone.config, "max_position_embeddings", None)
+    limit = min(preset.max_tokens, int(positions)) if positions else preset.max_tokens
+    builder = SequenceBuilder(
+        tokenizer,
+        query_template=preset.query_template,
+        doc_template=preset.doc_template,
+        instruction_format=preset.instruction_format,
+        max_tokens=limit,
+        append_eos=preset.append_eos,
+        pool_special_tokens=preset.pool_special_tokens,
+        long_policy=long_policy,
+    )
+    env_budget = os.environ.get("DIFFSEARCH_BATCH_TOKENS")
+    budget = batch_tokens or (int(env_budget) if env_budget else (65536 if dev.startswith("cuda") else 16384))
+    return TransformerEncoder(
+        name=preset.name,
+        family=preset.family,
+        model_id=preset.hub_id,
+        revision=_snapshot_revision(path, preset.revision),
+        tokenizer=tokenizer,
+        backbone=backbone,
+        builder=builder,
+        attention=preset.attention,
+        pooling=preset.pooling,
+        explicit_mask=preset.arch == "bert" or (preset.arch == "auto" and preset.family == "encoder"),
+        default_instruction=preset.default_instruction,
+        padding_side=preset.padding_side,
+        batch_tokens=budget,
+    )

@@ -1,0 +1,1 @@
+"""Document ingestion: load -> parse -> chunk -> embed -> write, each stage an iterator."""

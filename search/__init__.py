@@ -1,0 +1,1 @@
+"""Qdrant store, search, side-by-side comparison, LangChain retriever and evaluation."""

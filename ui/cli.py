@@ -1,0 +1,67 @@
+"""``diffsearch``: the command-line entry point.
+
+Each subcommand lives in its own module under ``ui/commands`` and registers itself; the
+handler it sets returns an exit code. Errors users can fix print one readable line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import ui.commands
+
+EXIT_USAGE = 2
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    """Exception classes whose message is meant for the user (no traceback)."""
+    found: list[type[BaseException]] = []
+    for module, name in (
+        ("encoders.errors", "EncoderError"),
+        ("ingest.errors", "IngestError"),
+        ("search.errors", "SearchError"),
+    ):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diffsearch",
+        description="Search your documents with diffusion-LM and AR-LM embeddings, side by side.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(ui.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"ui.commands.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    user_errors = _user_error_types()
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except user_errors as exc:
+        print(f"diffsearch {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

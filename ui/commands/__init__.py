@@ -1,0 +1,1 @@
+"""One module per ``diffsearch`` subcommand; each defines ``register(subparsers)``."""
