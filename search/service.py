@@ -1,0 +1,288 @@
+"""The search service: the one place that embeds a query and asks Qdrant.
+
+The command line, the web UI, the LangChain retriever and the evaluation harness all call it.
+Encoders are loaded once per process (``encoders.load_encoder`` caches them), so a query on a
+warm process costs one query embedding and one Qdrant call per encoder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from search.compare import Agreement, agreement
+from search.errors import EncoderNotInIndexError, QueryError
+from search.filters import Filters, resolve_filters
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from search.store import Hit, IndexInfo, Store
+
+Level = Literal["doc", "chunk"]
+EncoderLoader = Callable[[dict[str, Any]], Any]
+
+
+def load_index_encoder(info: dict[str, Any]) -> Any:
+    """Load the encoder an index recorded (preset by name, or the local folder it came from)."""
+    from encoders import PRESETS, load_encoder
+
+    name = str(info["name"])
+    options: dict[str, Any] = {"long_policy": info.get("long_policy", "truncate")}
+    if name in PRESETS:
+        return load_encoder(name, **options)
+    model_id = str(info.get("model_id", ""))
+    if model_id and Path(model_id).is_dir():
+        base = load_encoder(model_id, **options)
+        # An overridden folder encoder: re-apply the recorded attention/pooling.
+        if base.attention != info.get("attention") or base.pooling != info.get("pooling"):
+            return load_encoder(
+                model_id, attention=info.get("attention"), pooling=info.get("pooling"), **options
+            )
+        return base
+    preset, _, _ = name.partition("+")
+    if preset in PRESETS:  # a preset run with overrides, e.g. "minilm+causal"
+        return load_encoder(
+            preset, attention=info.get("attention"), pooling=info.get("pooling"), **options
+        )
+    return load_encoder(name, **options)  # raises UnknownEncoderError with the preset list
+
+
+@dataclass(frozen=True)
+class RankedHit:
+    """A hit with its 1-based rank and the key comparisons use (doc id or chunk id)."""
+
+    rank: int
+    key: str
+    hit: Hit
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self.hit)
+        data.pop("payload", None)
+        return {"rank": self.rank, "key": self.key, **data}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One encoder's answer to one query."""
+
+    query: str
+    index: str
+    encoder: dict[str, Any]
+    level: Level
+    k: int
+    hits: tuple[RankedHit, ...]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        return [h.key for h in self.hits]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "index": self.index,
+            "encoder": self.encoder,
+            "level": self.level,
+            "k": self.k,
+            "seconds": self.seconds,
+            "hits": [h.as_dict() for h in self.hits],
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two encoders' answers to the same query, and how far they agree."""
+
+    left: SearchResult
+    right: SearchResult
+    agreement: Agreement
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.left.query,
+            "index": self.left.index,
+            "level": self.left.level,
+            "k": self.left.k,
+            "left": self.left.as_dict(),
+            "right": self.right.as_dict(),
+            "agreement": self.agreement.as_dict(),
+        }
+
+
+def _check_query(query: str, k: int) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise QueryError("the query is empty: type a question or some keywords")
+    if not isinstance(k, int) or k < 1:
+        raise QueryError(f"k must be a whole number >= 1, not {k!r}")
+    return query.strip()
+
+
+def _check_level(level: str) -> Level:
+    if level not in ("doc", "chunk"):
+        raise QueryError(f"level must be 'doc' or 'chunk', not {level!r}")
+    return level  # type: ignore[return-value]
+
+
+class SearchService:
+    """Embeds queries with an index's encoders and queries the store.
+
+    Args:
+        store: An open :class:`search.store.Store`.
+        encoder_loader: Turns an index's recorded encoder info into an encoder; the default
+            loads presets and local folders through ``encoders.load_encoder``.
+    """
+
+    def __init__(self, store: Store, encoder_loader: EncoderLoader = load_index_encoder) -> None:
+        self.store = store
+        self._load = encoder_loader
+
+    # -- catalogue ---------------------------------------------------------------------------
+
+    def indexes(self) -> list[IndexInfo]:
+        return self.store.list_indexes()
+
+    def index(self, name: str) -> IndexInfo:
+        return self.store.index_info(name)
+
+    def drop(self, name: str) -> IndexInfo:
+        info = self.store.index_info(name)  # raises IndexNotFoundError with the list
+        self.store.drop_index(name)
+        return info
+
+    def document(self, index: str, doc_id: str) -> list[Hit]:
+        """All chunks of one document, in order (only what the index holds)."""
+        self.store.index_info(index)
+        return self.store.document_chunks(index, doc_id)
+
+    def encoder_info(self, index: str, encoder: str) -> dict[str, Any]:
+        info = self.store.index_info(index)
+        if encoder not in info.encoders:
+            have = ", ".join(info.encoders) or "none"
+            raise EncoderNotInIndexError(
+                f"index {index!r} has no vectors from encoder {encoder!r} (it has: {have}). "
+                f"Add them with: diffsearch ingest DIR --index {index} -e {encoder}"
+            )
+        return dict(info.encoders[encoder])
+
+    def encoder(self, index: str, encoder: str) -> Any:
+        """The loaded encoder behind ``encoder`` in ``index`` (cached per process)."""
+        return self._load(self.encoder_info(index, encoder))
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        index: str,
+        encoder: str,
+        k: int = 10,
+        level: str = "doc",
+        instruction: str | None = None,
+        where: Filters | None = None,
+    ) -> SearchResult:
+        """Top ``k`` documents (``level="doc"``, best chunk each) or chunks for ``query``."""
+        query = _check_query(query, k)
+        lvl = _check_level(level)
+        info = self.encoder_info(index, encoder)
+        t0 = time.perf_counter()
+        vector = self._load(info).encode_queries([query], instruction=instruction)[0]
+        return self._query(query, index, info, vector, k, lvl, where, time.perf_counter() - t0)
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        *,
+        index: str,
+        encoder: str,
+        k: int = 10,
+        level: str = "doc",
+        instruction: str | None = None,
+        where: Filters | None = None,
+    ) -> list[SearchResult]:
+        """Like :meth:`search` for many queries, embedded in one batched call (evaluation)."""
+        cleaned = [_check_query(q, k) for q in queries]
+        lvl = _check_level(level)
+        info = self.encoder_info(index, encoder)
+        t0 = time.perf_counter()
+        vectors = self._load(info).encode_queries(cleaned, instruction=instruction) if cleaned else []
+        per_query = (time.perf_counter() - t0) / max(1, len(cleaned))
+        resolved = resolve_filters(self.store, index, where)
+        return [
+            self._query(q, index, info, v, k, lvl, resolved, per_query, pre_resolved=True)
+            for q, v in zip(cleaned, vectors, strict=True)
+        ]
+
+    def compare(
+        self,
+        query: str,
+        *,
+        index: str,
+        encoders: Sequence[str],
+        k: int = 10,
+        level: str = "doc",
+        instruction: str | None = None,
+        where: Filters | None = None,
+        p: float = 0.9,
+    ) -> Comparison:
+        """Run ``query`` with two encoders (embedded concurrently) and measure agreement."""
+        if len(encoders) != 2:
+            raise QueryError(f"compare takes exactly two encoders, got {len(encoders)}")
+        if encoders[0] == encoders[1]:
+            raise QueryError("compare needs two different encoders")
+        query = _check_query(query, k)
+        lvl = _check_level(level)
+        infos = [self.encoder_info(index, name) for name in encoders]
+        models = [self._load(info) for info in infos]  # load (or fetch cached) before timing
+
+        def embed(model: Any) -> tuple[np.ndarray, float]:
+            t0 = time.perf_counter()
+            return model.encode_queries([query], instruction=instruction)[0], time.perf_counter() - t0
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            embedded = list(pool.map(embed, models))
+        resolved = resolve_filters(self.store, index, where)
+        left, right = (
+            self._query(query, index, info, vec, k, lvl, resolved, secs, pre_resolved=True)
+            for info, (vec, secs) in zip(infos, embedded, strict=True)
+        )
+        return Comparison(left=left, right=right, agreement=agreement(left.keys, right.keys, k, p))
+
+    def _query(
+        self,
+        query: str,
+        index: str,
+        info: dict[str, Any],
+        vector: np.ndarray,
+        k: int,
+        level: Level,
+        where: Any,
+        embed_seconds: float,
+        pre_resolved: bool = False,
+    ) -> SearchResult:
+        t0 = time.perf_counter()
+        resolved = where if pre_resolved else resolve_filters(self.store, index, where)
+        if resolved is not None and resolved.doc_ids == ():
+            hits: list[Hit] = []  # the source glob matched no document
+        else:
+            hits = self.store.query(
+                index, str(info["name"]), vector, k, group_by_doc=level == "doc", where=resolved
+            )
+        ranked = tuple(
+            RankedHit(rank=i + 1, key=h.doc_id if level == "doc" else h.id, hit=h)
+            for i, h in enumerate(hits[:k])
+        )
+        return SearchResult(
+            query=query,
+            index=index,
+            encoder=info,
+            level=level,
+            k=k,
+            hits=ranked,
+            seconds={"embed": embed_seconds, "search": time.perf_counter() - t0},
+        )
