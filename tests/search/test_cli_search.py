@@ -86,3 +86,12 @@ def test_errors_exit_2_with_a_message(capsys, store_dir, argv, words):
 def test_unreachable_server_says_where_it_looked(capsys):
     code, _, err = run(capsys, "indexes", "--qdrant-url", "http://127.0.0.1:9")
     assert code == 2 and "127.0.0.1:9" in err
+
+
+def test_rank_shift_marks():
+    from ui.commands.search_cmd import _marks
+
+    assert _marks(1, "d", {"d": 3}, "B") == "● also B#3 (2 lower)"
+    assert _marks(4, "d", {"d": 1}, "A") == "● also A#1 (3 higher)"
+    assert _marks(2, "d", {"d": 2}, "B") == "● also B#2 (same rank)"
+    assert _marks(2, "x", {"d": 2}, "B") == "only here"

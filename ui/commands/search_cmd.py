@@ -98,12 +98,13 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def _marks(rank: int, key: str, other_rank: dict[str, int], other: str) -> str:
+    """``● also B#4 (1 lower)``: where the other side ranked a shared hit, relative to here."""
     if key not in other_rank:
         return "only here"
     theirs = other_rank[key]
-    shift = theirs - rank
-    arrow = "=" if shift == 0 else (f"↑{shift}" if shift > 0 else f"↓{-shift}")
-    return f"● also {other}#{theirs} ({arrow})"
+    diff = theirs - rank
+    where = "same rank" if diff == 0 else f"{abs(diff)} {'lower' if diff > 0 else 'higher'}"
+    return f"● also {other}#{theirs} ({where})"
 
 
 def run_compare(args: argparse.Namespace) -> int:
