@@ -31,7 +31,10 @@ class Agreement:
 
     Attributes:
         k: Depth compared.
-        overlap_at_k: |top-k(left) ∩ top-k(right)| / k.
+        depth: How many hits could have been shared: min(k, the longer list's length). Lower
+            than ``k`` when the index (or a filter) leaves fewer than ``k`` candidates.
+        overlap_at_k: |top-k(left) ∩ top-k(right)| / depth, so two encoders that return the
+            same 6 documents of a 6-document index agree fully (1.0, not 0.6).
         rbo: Rank-biased overlap, extrapolated (Webber et al. 2010), persistence ``p``.
         p: RBO persistence; 0.9 puts ~86% of the weight on the top 10.
         shared: Keys on both sides, in left order.
@@ -40,6 +43,7 @@ class Agreement:
     """
 
     k: int
+    depth: int
     overlap_at_k: float
     rbo: float
     p: float
@@ -54,10 +58,17 @@ class Agreement:
 
 
 def overlap_at_k(left: Sequence[Hashable], right: Sequence[Hashable], k: int) -> float:
-    """Share of the top ``k`` that both lists contain."""
+    """Share of the top ``k`` that both lists contain.
+
+    The denominator is ``min(k, max(len(left), len(right)))``: the number of hits that could
+    have been shared. Two empty lists agree (1.0).
+    """
     if k < 1:
         raise ValueError("k must be >= 1")
-    return len(set(left[:k]) & set(right[:k])) / k
+    depth = min(k, max(len(left), len(right)))
+    if depth == 0:
+        return 1.0
+    return len(set(left[:k]) & set(right[:k])) / depth
 
 
 def rank_biased_overlap(left: Sequence[Hashable], right: Sequence[Hashable], p: float = 0.9) -> float:
@@ -102,6 +113,7 @@ def agreement(left: Sequence[str], right: Sequence[str], k: int, p: float = 0.9)
     shared = tuple(SharedHit(key, i + 1, right_rank[key]) for i, key in enumerate(left) if key in right_rank)
     return Agreement(
         k=k,
+        depth=min(k, max(len(left), len(right))),
         overlap_at_k=overlap_at_k(left, right, k),
         rbo=rank_biased_overlap(left, right, p),
         p=p,

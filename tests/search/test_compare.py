@@ -12,6 +12,10 @@ def test_overlap_at_k_counts_the_shared_top_k():
     assert overlap_at_k(list("abcde"), list("axyzb"), 5) == pytest.approx(2 / 5)
     # Only the top k of each side counts: "e" is shared, but beyond k=2 on the right.
     assert overlap_at_k(list("ae"), list("xaye"), 2) == pytest.approx(1 / 2)
+    # Fewer candidates than k (a small index, a filter): judged on what could be shared.
+    assert overlap_at_k(list("abc"), list("cba"), 10) == 1.0
+    assert overlap_at_k(list("abc"), list("ab"), 10) == pytest.approx(2 / 3)
+    assert overlap_at_k([], [], 5) == 1.0
     with pytest.raises(ValueError):
         overlap_at_k(["a"], ["a"], 0)
 
@@ -45,7 +49,7 @@ def test_rbo_uneven_lengths():
 
 def test_agreement_shared_and_one_sided():
     result = agreement(["d1", "d2", "d3", "d4"], ["d3", "d1", "d9", "d8"], k=4)
-    assert result.overlap_at_k == pytest.approx(0.5)
+    assert result.overlap_at_k == pytest.approx(0.5) and result.depth == 4
     shared = {s.key: (s.left_rank, s.right_rank, s.shift) for s in result.shared}
     assert shared == {"d1": (1, 2, -1), "d3": (3, 1, 2)}
     assert result.only_left == ("d2", "d4")

@@ -1,0 +1,241 @@
+"""``diffsearch ui`` in a real, headless Chromium (Debian's, driven by Playwright's Python API).
+
+One server and one browser for the module: a small real index (a few txtai documentation pages
+from ../shared/data, embedded with MiniLM and its causal-attention ablation) is built by a
+separate process, then ``diffsearch ui`` serves it on a free localhost port. The tests type a
+query and press Enter, open a document, upload and ingest a file and find it, check the
+empty-query message, and check that no request ever left localhost. Screenshots go to the
+pytest tmp dir (their paths are printed; run with ``-s`` to see them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("DIFFSEARCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+# txtai documentation pages (Apache-2.0) from ../shared/data/markdown_docs, read in place.
+DOCS = [
+    "pipeline/text/translation.md",
+    "pipeline/audio/transcription.md",
+    "pipeline/text/summary.md",
+    "pipeline/image/caption.md",
+    "pipeline/audio/texttospeech.md",
+    "api/security.md",
+]
+QUERY = "how do I translate text into another language"
+EXPECTED_TOP = "Translation"
+UPLOAD_TEXT = (
+    "# Quokka field notes\n\nThe quokka is a small marsupial that lives on Rottnest Island. "
+    "Quokkas eat leaves and grasses and survive long dry spells without drinking water.\n"
+)
+LOCAL_PREFIXES = ("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:")
+
+INGEST_SCRIPT = """
+import sys
+from ingest.pipeline import ingest_folder
+from search.store import open_store
+store = open_store(sys.argv[1])
+try:
+    report = ingest_folder(sys.argv[2], index="docs", encoders=["minilm", "minilm-causal"],
+                           store=store, workers=0, bars=False)
+    assert report.failed == 0, report.as_dict()
+finally:
+    store.close()
+"""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1", GRADIO_ANALYTICS_ENABLED="False",
+               TOKENIZERS_PARALLELISM="false", UNSTRUCTURED_DISABLE_NOTICE="1")  # fmt: skip
+    env.pop("DIFFSEARCH_QDRANT_URL", None)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[Any], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"diffsearch ui exited ({proc.returncode}):\n{log.read_text()[-3000:]}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"diffsearch ui did not answer at {url}:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[dict[str, Any]]:
+    """``diffsearch ui`` on a small real index, on a free port of 127.0.0.1."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"Chromium not found at {CHROMIUM}: apt-get install -y chromium chromium-driver (make browser)"
+        )
+    pytest.importorskip(
+        "playwright.sync_api", reason="the playwright Python package is not installed"
+    )
+    src = shared_data / "markdown_docs" / "docs"
+    missing = [d for d in DOCS if not (src / d).is_file()]
+    if missing:
+        pytest.skip(f"shared markdown docs missing: {missing}")
+    root = tmp_path_factory.mktemp("webui")
+    docs = root / "docs"
+    docs.mkdir()
+    for d in DOCS:
+        shutil.copyfile(src / d, docs / d.replace("/", "_"))
+    store = root / "store"
+    built = subprocess.run(
+        [sys.executable, "-c", INGEST_SCRIPT, str(store), str(docs)],
+        env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, f"building the test index failed:\n{built.stderr[-4000:]}"
+    port = _free_port()
+    log = root / "server.log"
+    cmd = [sys.executable, "-m", "ui.cli", "ui", "--store", str(store), "--index", "docs", "--port", str(port),
+           "--allow-dir", str(docs), "--upload-dir", str(root / "uploads")]  # fmt: skip
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            cmd, env=_env(), stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2]
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_http(url, proc, log)
+        yield {"url": url, "root": root, "log": log, "port": port}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server: dict[str, Any]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1360, "height": 1000})
+        pg.set_default_timeout(60_000)
+        requests: list[str] = []
+        pg.on("request", lambda r: requests.append(r.url))
+        server["requests"] = requests
+        pg.goto(server["url"])
+        _query_box(pg).wait_for()
+        yield pg
+        browser.close()
+
+
+def _query_box(page: Any) -> Any:
+    return page.locator("#ds-query textarea, #ds-query input").first
+
+
+def _search(page: Any, text: str) -> None:
+    box = _query_box(page)
+    box.fill(text)
+    box.press("Enter")
+
+
+def _column_titles(page: Any, side: str) -> list[str]:
+    return [
+        t.strip()
+        for t in page.locator(f"#ds-results .ds-hit.ds-side-{side} .ds-title").all_inner_texts()
+    ]
+
+
+def test_query_compares_both_encoders_and_opens_a_document(
+    page: Any, server: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _search(page, QUERY)
+    page.wait_for_selector("#ds-results .ds-hit.ds-side-b")
+    a, b = _column_titles(page, "a"), _column_titles(page, "b")
+    assert a[0] == EXPECTED_TOP and b[0] == EXPECTED_TOP, (a, b)
+    assert len(a) == len(b) == len(DOCS)  # k=10 > 6 documents: every document, once per side
+    header = page.locator("#ds-agreement").inner_text()
+    assert "OVERLAP@10" in header.upper() and "RBO" in header.upper()
+    # Both sides found the top hit: it carries the other side's rank.
+    assert (
+        page.locator("#ds-results .ds-hit.ds-side-a").first.locator(".ds-badge").inner_text()
+        == "B #1"
+    )
+    assert page.locator("#ds-results mark").count() > 0  # query terms highlighted
+    shots = tmp_path_factory.mktemp("screenshots")
+    page.screenshot(path=str(shots / "search.png"), full_page=True, animations="disabled")
+
+    page.locator("#ds-results .ds-hit.ds-side-b").first.click()
+    drawer = page.locator("#ds-docview .ds-drawer")
+    drawer.wait_for()
+    assert drawer.locator("h3").inner_text() == EXPECTED_TOP
+    assert drawer.locator(".ds-chunk").count() >= 1 and drawer.locator(".ds-focus").count() == 1
+    assert "pipeline_text_translation.md" in drawer.inner_text()
+    page.screenshot(path=str(shots / "document.png"), animations="disabled")
+    print(f"\nscreenshots: {shots / 'search.png'} {shots / 'document.png'}")
+    page.keyboard.press("Escape")
+    drawer.wait_for(state="hidden")
+
+
+def test_empty_query_shows_a_message(page: Any) -> None:
+    _search(page, "   ")
+    msg = page.locator("#ds-agreement .ds-msg")
+    msg.wait_for()
+    assert "query is empty" in msg.inner_text()
+    assert page.locator("#ds-results .ds-hit").count() == 0
+
+
+def test_upload_ingest_then_find_it(page: Any, server: dict[str, Any]) -> None:
+    note = server["root"] / "quokka_notes.md"
+    note.write_text(UPLOAD_TEXT, encoding="utf-8")
+    page.get_by_role("tab", name="Ingest").click()
+    page.locator("#ds-upload input[type=file]").set_input_files(str(note))
+    page.locator("#ds-upload").get_by_text("quokka_notes.md").first.wait_for()
+    page.locator("#ds-upload-btn").click()
+    summary = page.locator("#ds-ingest-summary .ds-ingest")
+    summary.wait_for(timeout=120_000)
+    text = summary.inner_text()
+    assert "Ingest finished" in text and f"{len(DOCS) + 1} documents" in text, text
+
+    page.get_by_role("tab", name="Search").click()
+    assert f"{len(DOCS) + 1} docs" in page.locator("#ds-index").inner_text()
+    _search(page, "marsupial of Rottnest Island")
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#ds-results .ds-hit.ds-side-b .ds-title');"
+        " return t && t.textContent.includes('Quokka'); }"
+    )
+    assert _column_titles(page, "a")[0] == "Quokka field notes"
+    assert _column_titles(page, "b")[0] == "Quokka field notes"
+
+
+def test_no_request_left_localhost(page: Any, server: dict[str, Any]) -> None:
+    """Offline: no fonts, scripts or analytics from anywhere but the UI's own server."""
+    assert server["requests"], "no requests were recorded"
+    outside = [u for u in server["requests"] if not u.startswith(LOCAL_PREFIXES)]
+    assert outside == []
+    log = server["log"].read_text()
+    assert "Traceback" not in log, log[-3000:]

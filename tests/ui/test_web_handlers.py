@@ -1,0 +1,103 @@
+"""The web UI's actions on a real (empty or weightless) store: readable errors, never traces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ui.web.handlers import NONE_CHOICE, WebContext, _safe_name, error_html
+
+
+@pytest.fixture()
+def ctx(tmp_path: Path):
+    from search.store import open_store
+
+    store = open_store(tmp_path / "store")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    yield WebContext(
+        store, allow_dirs=[allowed], upload_dir=tmp_path / "uploads", max_upload_mb=0.001
+    )
+    store.close()
+
+
+def _text(html: str) -> str:
+    import re
+
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_empty_query_asks_for_one(ctx: WebContext) -> None:
+    view = ctx.search("   ", "docs", "minilm", None)
+    assert "query is empty" in view.header and view.results == ""
+
+
+def test_missing_index_is_a_readable_message(ctx: WebContext) -> None:
+    view = ctx.search("hello", "nope", "minilm", NONE_CHOICE)
+    assert "ds-msg-error" in view.header
+    assert "nope" in view.header and "Traceback" not in view.header
+    assert "No index" in ctx.search("hello", None, "minilm", None).header
+
+
+def test_missing_weights_are_a_readable_message(ctx: WebContext) -> None:
+    ctx.store.ensure_index("big", {"mode": "tokens", "chunk_tokens": 256, "overlap": 32})
+    ctx.store.add_encoder(
+        "big",
+        {
+            "name": "dream",
+            "family": "diffusion",
+            "attention": "bidirectional",
+            "pooling": "mean",
+            "dim": 8,
+        },
+    )
+    assert ctx.encoder_choices("big") == [("dream — diffusion · bidirectional", "dream")]
+    view = ctx.search("what is a diffusion model", "big", "dream", NONE_CHOICE)
+    assert "ds-msg-error" in view.header and "Traceback" not in view.header
+    assert "weights" in _text(view.header).lower()
+
+
+def test_bad_filter_is_a_readable_message(ctx: WebContext) -> None:
+    ctx.store.ensure_index("f", {"mode": "tokens"})
+    view = ctx.search("q", "f", "minilm", None, filters="colour=blue")
+    assert "cannot read filter" in view.header
+
+
+def test_unexpected_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    out = error_html(ZeroDivisionError("division by zero\nmore"), "run the query")
+    assert (
+        "ZeroDivisionError: division by zero" in out
+        and "more" not in out
+        and "Traceback" not in out
+    )
+
+
+def test_only_allow_listed_folders_can_be_reindexed(ctx: WebContext, tmp_path: Path) -> None:
+    view = ctx.ingest_folder(str(tmp_path), "docs", ["minilm"])
+    assert "allow-list" in view.summary
+    view = ctx.ingest_folder("/etc", "docs", ["minilm"])
+    assert "allow-list" in view.summary
+    assert ctx.folder_choices() == [str((tmp_path / "allowed").resolve())]
+
+
+def test_document_view_reads_only_the_index(ctx: WebContext) -> None:
+    # A doc id that looks like a path is looked up in the index, never opened.
+    assert "Could not open the document" in ctx.document("nope", "/etc/passwd", 0)
+
+
+def test_upload_limit_and_safe_names(ctx: WebContext, tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 5000)
+    view = ctx.ingest_uploads([str(big)], "docs", ["minilm"])
+    assert "larger than the upload limit" in view.summary
+    assert _safe_name("../../etc/passwd") == "passwd"
+    assert _safe_name("..") == "upload"
+    assert "Choose one or more files" in ctx.ingest_uploads([], "docs", ["minilm"]).summary
+
+
+def test_eval_rejects_folders_off_the_allow_list(ctx: WebContext) -> None:
+    view = ctx.evaluate("beir", "/etc", None, ["minilm"])
+    assert "pick a BEIR folder" in view.message and view.plot is None
+    view = ctx.evaluate("synthetic", None, "passkey", ["minilm"], lengths="ten")
+    assert "whole numbers" in view.message
