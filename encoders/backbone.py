@@ -2,13 +2,16 @@
 
 Diffusion LMs ship custom modelling code. Their weights, though, fit native classes:
 Dream is Qwen2 with bidirectional attention; LLaDA is Llama after renaming its parameters.
-Attention direction is set through the public ``config.is_causal``; the encoder additionally
-passes an explicit 4-D mask to BERT-style models, which ignore that flag on some kernels.
+Attention direction is set through the public ``config.is_causal``; for causal runs of
+BERT-style models, which ignore that flag, the encoder also passes an explicit 4-D mask.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,10 @@ from encoders.errors import EncoderError
 LLADA_KEY_MAPPING: dict[str, str] = {
     r"^model\.transformer\.wte\.": "embed_tokens.",
     r"^model\.transformer\.blocks\.(\d+)\.attn_norm\.": r"layers.\1.input_layernorm.",
-    r"^model\.transformer\.blocks\.(\d+)\.(q|k|v)_proj\.": r"layers.\1.self_attn.\2_proj.",
+    # One group per pattern: transformers combines the patterns, so a second group misnumbers.
+    r"^model\.transformer\.blocks\.(\d+)\.q_proj\.": r"layers.\1.self_attn.q_proj.",
+    r"^model\.transformer\.blocks\.(\d+)\.k_proj\.": r"layers.\1.self_attn.k_proj.",
+    r"^model\.transformer\.blocks\.(\d+)\.v_proj\.": r"layers.\1.self_attn.v_proj.",
     r"^model\.transformer\.blocks\.(\d+)\.attn_out\.": r"layers.\1.self_attn.o_proj.",
     r"^model\.transformer\.blocks\.(\d+)\.ff_norm\.": r"layers.\1.post_attention_layernorm.",
     r"^model\.transformer\.blocks\.(\d+)\.ff_proj\.": r"layers.\1.mlp.gate_proj.",
@@ -30,6 +36,12 @@ LLADA_KEY_MAPPING: dict[str, str] = {
     # The LM head is not part of an encoder; park it under a name the model ignores.
     r"^model\.transformer\.ff_out\.": "unused_lm_head.",
 }
+
+# Checkpoint tensors an encoder leaves out on purpose (names after renaming).
+_LM_HEADS = frozenset({"lm_head.weight", "unused_lm_head.weight"})
+
+# Encoders whose constructor takes ``add_pooling_layer`` (a [CLS] dense + tanh head).
+_POOLER_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "camembert"})
 
 # Dream's config.json field names are Qwen2's; these are the ones that shape the network.
 _QWEN2_FIELDS = (
@@ -75,6 +87,12 @@ def dream_config(raw: dict[str, Any]) -> Any:
     from transformers import Qwen2Config
 
     fields = {k: raw[k] for k in _QWEN2_FIELDS if k in raw and raw[k] is not None}
+    if "rope_parameters" not in fields:
+        # transformers 5 reads RoPE settings from one dict; Dream's config has the v4 fields.
+        rope: dict[str, Any] = dict(fields.pop("rope_scaling", None) or {"rope_type": "default"})
+        rope.setdefault("rope_type", rope.pop("type", "default"))
+        rope["rope_theta"] = float(fields.pop("rope_theta", 10000.0))
+        fields["rope_parameters"] = rope
     return Qwen2Config(**fields)
 
 
@@ -86,18 +104,91 @@ def llada_config(raw: dict[str, Any]) -> Any:
     return LlamaConfig(
         vocab_size=int(raw.get("embedding_size") or raw["vocab_size"]),
         hidden_size=int(raw["d_model"]),
-        intermediate_size=int(raw.get("mlp_hidden_size") or raw["d_model"] * raw.get("mlp_ratio", 4)),
+        intermediate_size=int(
+            raw.get("mlp_hidden_size") or raw["d_model"] * raw.get("mlp_ratio", 4)
+        ),
         num_hidden_layers=int(raw["n_layers"]),
         num_attention_heads=n_heads,
         num_key_value_heads=int(raw.get("n_kv_heads") or n_heads),
         max_position_embeddings=int(raw.get("max_sequence_length", 4096)),
         rms_norm_eps=float(raw.get("rms_norm_eps", 1e-5)),
-        rope_theta=float(raw.get("rope_theta", 10000.0)),
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": float(raw.get("rope_theta", 10000.0)),
+        },
         attention_bias=bool(raw.get("include_bias", False)),
         mlp_bias=bool(raw.get("include_bias", False)),
         tie_word_embeddings=bool(raw.get("weight_tying", False)),
         hidden_act="silu",
     )
+
+
+@contextlib.contextmanager
+def drop_logs(logger_name: str, *needles: str) -> Iterator[None]:
+    """Drop the records of one logger whose message contains any of ``needles``.
+
+    A filter rather than a level change: transformers runs extra checks when its loggers'
+    levels are raised.
+    """
+
+    def keep(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(n in message for n in needles)
+
+    log = logging.getLogger(logger_name)
+    log.addFilter(keep)
+    try:
+        yield
+    finally:
+        log.removeFilter(keep)
+
+
+def _from_pretrained_checked(
+    model_cls: Any,
+    path: Path,
+    config: Any,
+    kwargs: dict[str, Any],
+    allowed_unused: frozenset[str] | None = None,
+) -> Any:
+    """``from_pretrained`` that refuses to leave any parameter at its random initialisation.
+
+    transformers only logs missing weights (a mis-renamed checkpoint would embed with random
+    layers); here they are an error. A pooler missing from an encoder checkpoint is fine (it
+    is never used).
+
+    Args:
+        allowed_unused: When given, checkpoint tensors the model did not take must be among
+            these names (the LM head); anything else means the mapping onto the native class
+            is incomplete (e.g. biases or norms the native class lacks).
+
+    Raises:
+        EncoderError: Some parameters of the model were not in the checkpoint, or some
+            checkpoint tensors have no place in the model.
+    """
+    # transformers logs a load report for every unused tensor (the LM head): checked below.
+    with drop_logs("transformers.modeling_utils", "LOAD REPORT"):
+        model, info = model_cls.from_pretrained(
+            path, config=config, output_loading_info=True, **kwargs
+        )
+    # A pooler head is never used by our pooling; checkpoints saved without one are fine.
+    missing = sorted(k for k in info.get("missing_keys") or () if not k.startswith("pooler."))
+    if missing:
+        shown = ", ".join(missing[:8]) + (
+            f", ... ({len(missing)} in all)" if len(missing) > 8 else ""
+        )
+        raise EncoderError(
+            f"{path}: the checkpoint lacks weights the model needs ({shown}); they would be "
+            "random. Is this the right folder for this architecture?"
+        )
+    if allowed_unused is not None:
+        unused = sorted(set(info.get("unexpected_keys") or ()) - allowed_unused)
+        if unused:
+            raise EncoderError(
+                f"{path}: {len(unused)} checkpoint tensors have no place in the native "
+                f"{model_cls.__name__} (e.g. {unused[0]}): this variant of the architecture "
+                "is not supported."
+            )
+    return model
 
 
 def load_backbone(
@@ -144,13 +235,15 @@ def load_backbone(
             ) from exc
         model_cls = AutoModel
         kwargs["trust_remote_code"] = trust_remote_code
+    if arch == "bert" or getattr(config, "model_type", "") in _POOLER_MODEL_TYPES:
+        kwargs["add_pooling_layer"] = False  # the [CLS] pooler is dead weight for an embedder
     config.is_causal = causal
-    model = model_cls.from_pretrained(path, config=config, **kwargs)
+    # Dream and LLaDA are mapped onto native classes: every tensor but the LM head must land.
+    allowed = _LM_HEADS if arch in ("dream", "llada") else None
+    model = _from_pretrained_checked(model_cls, path, config, kwargs, allowed)
     if adapter is not None:
-        try:
-            from peft import PeftModel
-        except ImportError as exc:
-            raise EncoderError("a LoRA adapter needs peft: pip install 'diffsearch[lora]'") from exc
-        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        from encoders.adapters import merge_adapter
+
+        model = merge_adapter(model, adapter)
     model.config.is_causal = causal
     return model.to(device).eval()

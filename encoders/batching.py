@@ -13,7 +13,9 @@ import torch
 from encoders.inputs import Sequence
 
 
-def token_budget_batches(lengths: Seq[int], max_batch_tokens: int, max_batch_size: int = 512) -> list[list[int]]:
+def token_budget_batches(
+    lengths: Seq[int], max_batch_tokens: int, max_batch_size: int = 512
+) -> list[list[int]]:
     """Group indices into batches whose padded size stays within ``max_batch_tokens``.
 
     Indices are sorted longest first, so the biggest batch (the one that could run out of
@@ -29,7 +31,8 @@ def token_budget_batches(lengths: Seq[int], max_batch_tokens: int, max_batch_siz
     for i in order:
         # Sorted longest first: the batch's padded width is its first row's length.
         if current and (
-            lengths[current[0]] * (len(current) + 1) > max_batch_tokens or len(current) >= max_batch_size
+            lengths[current[0]] * (len(current) + 1) > max_batch_tokens
+            or len(current) >= max_batch_size
         ):
             batches.append(current)
             current = []

@@ -119,7 +119,9 @@ class SequenceBuilder:
         key = (kind, instruction or "")
         if key not in self._cache:
             if kind == "query":
-                filled = self.instruction_format.format(instruction=instruction) if instruction else ""
+                filled = (
+                    self.instruction_format.format(instruction=instruction) if instruction else ""
+                )
                 template = self.query_template.replace("{instruction}", filled)
             else:
                 template = self.doc_template.replace("{instruction}", "")
@@ -138,7 +140,9 @@ class SequenceBuilder:
             )
         return budget
 
-    def build(self, owner: int, text_ids: list[int], kind: Kind, instruction: str | None) -> list[Sequence]:
+    def build(
+        self, owner: int, text_ids: list[int], kind: Kind, instruction: str | None
+    ) -> list[Sequence]:
         """Sequences for one text: one, or several windows under the ``windows`` policy."""
         before, after = self.wrappers(kind, instruction)
         budget = self.text_budget(kind, instruction)

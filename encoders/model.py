@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
+import warnings
 from collections.abc import Sequence as Seq
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,15 +55,42 @@ def validate_texts(texts: Any) -> list[str]:
 
 
 def load_tokenizer(path: Path, padding_side: str, trust_remote_code: bool = False) -> Any:
-    """The checkpoint's tokenizer; falls back to ``tokenizer.json`` when the class is custom."""
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    """The checkpoint's tokenizer, without running a folder's own code.
+
+    Diffusion LMs name a custom tokenizer class (Dream's ``DreamTokenizer``) that transformers
+    cannot build without remote code. The files underneath are standard, so the fallback
+    reads ``tokenizer.json`` (or byte-level BPE ``vocab.json`` + ``merges.txt``, the format
+    of Qwen2's tokenizer that Dream reuses), keeping the special tokens of
+    ``tokenizer_config.json`` (EOS, pad, ...).
+
+    Raises:
+        EncoderError: No tokenizer files that can be read without remote code.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast, Qwen2Tokenizer
+
+    from encoders.backbone import drop_logs
 
     try:
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except (ValueError, OSError, KeyError, AttributeError):
-        if not (path / "tokenizer.json").is_file():
-            raise
-        tok = PreTrainedTokenizerFast(tokenizer_file=str(path / "tokenizer.json"))
+        # A custom config.json (Dream's, LLaDA's) makes transformers warn about model types and
+        # deprecated rope fields while it looks for the tokenizer class: noise for our users.
+        with (
+            warnings.catch_warnings(),
+            drop_logs("transformers.configuration_utils", "to instantiate a model of type"),
+        ):
+            warnings.simplefilter("ignore", FutureWarning)
+            tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (ValueError, OSError, KeyError, AttributeError, TypeError) as exc:
+        # The fallbacks would log that the class named in tokenizer_config.json differs.
+        with drop_logs("transformers.tokenization_utils_base", "tokenizer class"):
+            if (path / "tokenizer.json").is_file():
+                tok = PreTrainedTokenizerFast.from_pretrained(path)
+            elif (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+                tok = Qwen2Tokenizer.from_pretrained(path)
+            else:
+                raise EncoderError(
+                    f"{path}: cannot load its tokenizer without running the folder's own code "
+                    f"({exc}); pass --trust-remote-code if you trust it."
+                ) from exc
     tok.padding_side = padding_side
     # Length limits are ours (SequenceBuilder); silence the tokenizer's own >max-length warning.
     tok.model_max_length = 1 << 30
@@ -120,9 +149,19 @@ class TransformerEncoder:
         self.padding_side = padding_side
         self.batch_tokens = batch_tokens
         self.dim = int(getattr(backbone.config, "hidden_size"))  # noqa: B009 - configs are dynamic
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        pad = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
         self.pad_id = int(pad) if pad is not None else 0
         self._pool = POOLERS[pooling]
+        first = next(backbone.parameters())
+        self._device, self._dtype = first.device, first.dtype
+        # Positions counted over real tokens make left padding harmless for rotary models.
+        # RoBERTa-style embeddings (a padding_idx) derive offset positions from the ids
+        # themselves, already padding-aware; positions from 0 would be wrong for them.
+        takes_positions = "position_ids" in inspect.signature(backbone.forward).parameters
+        embeddings = getattr(backbone, "embeddings", None)
+        self._pass_positions = takes_positions and getattr(embeddings, "padding_idx", None) is None
         self._lock = threading.Lock()  # one forward pass at a time per model
 
     # -- public API ---------------------------------------------------------------------------
@@ -192,15 +231,31 @@ class TransformerEncoder:
             seqs.extend(self.builder.build(owner, list(ids), kind, instruction))
         return seqs
 
-    def _forward(self, batch: list[Sequence]) -> torch.Tensor:
-        device = next(self.backbone.parameters()).device
-        dtype = next(self.backbone.parameters()).dtype
-        ids, attn, pool, positions = (t.to(device) for t in collate(batch, self.pad_id, self.padding_side))
+    def _states(self, batch: list[Sequence]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the backbone on one padded batch.
+
+        Returns:
+            ``hidden`` (B, L, H) last-layer states, ``attention_mask`` (B, L) and
+            ``pool_mask`` (B, L), on the model's device.
+        """
+        device = self._device
+        ids, attn, pool, positions = (
+            t.to(device) for t in collate(batch, self.pad_id, self.padding_side)
+        )
         mask: torch.Tensor = attn
-        if self.explicit_mask:
-            mask = attention_bias(attn, self.attention == "causal", dtype)
-        out = self.backbone(input_ids=ids, attention_mask=mask, position_ids=positions)
-        return self._pool(out.last_hidden_state, attn, pool)
+        if self.explicit_mask and self.attention == "causal":
+            # BERT-style models ignore config.is_causal: spell the direction out in a 4-D bias.
+            # Bidirectional needs no such help: their own 2-D mask handling is correct (and,
+            # when a batch has no padding, lets SDPA skip the mask altogether).
+            mask = attention_bias(attn, causal=True, dtype=self._dtype)
+        extra = {"position_ids": positions} if self._pass_positions else {}
+        out = self.backbone(input_ids=ids, attention_mask=mask, **extra)
+        return out.last_hidden_state, attn, pool
+
+    def _forward(self, batch: list[Sequence]) -> torch.Tensor:
+        """Pooled, un-normalised vectors (B, H) float32 of one batch."""
+        hidden, attn, pool = self._states(batch)
+        return self._pool(hidden, attn, pool)
 
     def _encode(self, texts: list[str], kind: Kind, instruction: str | None) -> np.ndarray:
         if not texts:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 import torch
 
 
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor) -> torch.Tensor:
+def mean_pool(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor
+) -> torch.Tensor:
     """Average the states where ``pool_mask`` is 1 (text tokens, never instruction or pad).
 
     Returns:
@@ -24,7 +26,9 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pool_mask: tor
     return total / count
 
 
-def last_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor) -> torch.Tensor:
+def last_pool(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor
+) -> torch.Tensor:
     """State of the last real token of each row, found from ``attention_mask``.
 
     Correct for left padding (last column) and right padding (last 1 before the pads).
@@ -40,7 +44,9 @@ def last_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pool_mask: tor
     return hidden[rows, last].to(torch.float32)
 
 
-def cls_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor) -> torch.Tensor:
+def cls_pool(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor
+) -> torch.Tensor:
     """State of the first real token of each row (the [CLS] token for BERT-style models).
 
     Returns:

@@ -55,7 +55,7 @@ def _from_hf_cache(hub_id: str, revision: str) -> Path | None:
     for rev in dict.fromkeys((revision, "main")):
         try:
             path = Path(snapshot_download(hub_id, revision=rev, local_files_only=True))
-        except Exception:  # noqa: BLE001 - any failure means "not cached"
+        except Exception:  # any failure means "not cached"
             continue
         if _is_model_dir(path):
             return path
