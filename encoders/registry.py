@@ -218,7 +218,7 @@ def _load(key: tuple[Any, ...]) -> TransformerEncoder:
     adapter_path = find_adapter(preset, adapter)
     if preset.needs_adapter and adapter_path is None:
         raise EncoderError(
-            f"encoder {preset.name!r} needs its LoRA adapter: pass --adapter DIR "
+            f"encoder {preset.name!r} needs its LoRA adapter: pass --adapter {preset.name}=DIR "
             f"(Python: adapter='DIR') or set {adapter_env_var_for(preset.name)}=DIR. "
             "Use the 'dream' preset for the zero-shot backbone."
         )

@@ -114,7 +114,7 @@ def require_weights(preset: Preset, weights: str | os.PathLike[str] | None = Non
         "and diffsearch never downloads at run time.\n"
         f"  Looked in: {'; '.join(candidate_paths(preset))}.\n"
         f"  Fix: download it where you have network (huggingface-cli download {preset.hub_id} "
-        "--local-dir /models/X), then pass --weights /models/X (Python: weights='/models/X'), "
+        f"--local-dir /models/X), then pass --weights {preset.name}=/models/X (Python: weights='/models/X'), "
         f"or set {env_var_for(preset.name)}=/models/X, or put it under $DIFFSEARCH_MODELS_DIR."
     )
 

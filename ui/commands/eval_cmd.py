@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ui.options import add_store_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, open_store_from_args
 
 _DEFAULT_LENGTHS = "256,512,1024,2048,4096,8192,16384,32768"
 
@@ -112,6 +112,7 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_store_args(p)
+    add_model_args(p)
     p.set_defaults(func=run)
 
 

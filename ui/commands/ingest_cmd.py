@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ui.options import add_store_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, open_store_from_args
 from ui.render import table
 
 EXIT_FAILED = 1
@@ -59,6 +59,7 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--strict", action="store_true", help="exit 1 if any file failed")
     add_store_args(p)
+    add_model_args(p)
     p.set_defaults(func=run)
 
 

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
-from ui.options import add_store_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, open_store_from_args
 from ui.render import side_by_side, snippet, table
 
 
@@ -24,6 +24,7 @@ def _query_args(p: argparse.ArgumentParser) -> None:
                    help="filter, repeatable: source='*.pdf', filetype=pdf,md, page=2..5")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
     add_store_args(p)
+    add_model_args(p)
 
 
 def register(sub: Any) -> None:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from ui.options import add_store_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, open_store_from_args
 
 
 def register(sub: Any) -> None:
@@ -21,6 +21,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--index", help="index selected when the page opens")
     add_store_args(p)
+    add_model_args(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only)")  # fmt: skip
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
