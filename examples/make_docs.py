@@ -16,25 +16,37 @@ HERE = Path(__file__).resolve().parent / "docs"
 
 CONTRASTIVE = [
     ("heading", "Training a diffusion model into an embedder"),
-    ("text", "A language model is not an embedder out of the box. DiffEmbed turns the Dream "
-     "diffusion model into one with contrastive fine-tuning: pairs of a query and a relevant "
-     "document are pulled together, and the other documents in the batch are pushed away."),
+    (
+        "text",
+        "A language model is not an embedder out of the box. DiffEmbed turns the Dream "
+        "diffusion model into one with contrastive fine-tuning: pairs of a query and a relevant "
+        "document are pulled together, and the other documents in the batch are pushed away.",
+    ),
     ("heading", "The recipe"),
-    ("text", "Only small low-rank adapters (LoRA, rank 16, alpha 32, dropout 0.05) are trained "
-     "on every projection of the network; the seven billion backbone weights stay frozen. The "
-     "loss is InfoNCE over cosine similarities with a temperature of 0.02, using in-batch "
-     "negatives plus one mined hard negative per query. Training runs in bf16 with inputs of up "
-     "to 4096 tokens."),
+    (
+        "text",
+        "Only small low-rank adapters (LoRA, rank 16, alpha 32, dropout 0.05) are trained "
+        "on every projection of the network; the seven billion backbone weights stay frozen. The "
+        "loss is InfoNCE over cosine similarities with a temperature of 0.02, using in-batch "
+        "negatives plus one mined hard negative per query. Training runs in bf16 with inputs of up "
+        "to 4096 tokens.",
+    ),
     ("heading", "Instructions and pooling"),
-    ("text", "Queries carry a short task instruction and documents none. The embedding is the mean "
-     "of the last-layer states over the text tokens; the instruction tokens are left out of the "
-     "average. Inputs are sorted by length before batching so that little compute is spent on "
-     "padding."),
+    (
+        "text",
+        "Queries carry a short task instruction and documents none. The embedding is the mean "
+        "of the last-layer states over the text tokens; the instruction tokens are left out of the "
+        "average. Inputs are sorted by length before batching so that little compute is spent on "
+        "padding.",
+    ),
     ("heading", "Why the same recipe favours the diffusion backbone"),
-    ("text", "The autoregressive baselines were trained with the same data and loss. The "
-     "difference that remains is attention: the diffusion backbone was pre-trained to use "
-     "context on both sides of every token, while the autoregressive backbones must be adapted "
-     "to a task their pre-training never asked for."),
+    (
+        "text",
+        "The autoregressive baselines were trained with the same data and loss. The "
+        "difference that remains is attention: the diffusion backbone was pre-trained to use "
+        "context on both sides of every token, while the autoregressive backbones must be adapted "
+        "to a task their pre-training never asked for.",
+    ),
 ]
 
 LONG_DOCS = """Long-document retrieval benchmarks
@@ -119,7 +131,10 @@ def write_pdf(path: Path, text: str, lines_per_page: int = 16) -> None:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     for off in offsets:
         out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     path.write_bytes(bytes(out))
 
 

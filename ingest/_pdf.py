@@ -78,8 +78,10 @@ def _box_text(box: Any) -> str:
 
 def _looks_like_heading(text: str) -> bool:
     words = text.split()
-    return 0 < len(words) <= 30 and text.count("\n") <= 3 and not text.rstrip().endswith(
-        (".", ",", ";", ":")
+    return (
+        0 < len(words) <= 30
+        and text.count("\n") <= 3
+        and not text.rstrip().endswith((".", ",", ";", ":"))
     )
 
 

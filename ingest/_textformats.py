@@ -26,6 +26,7 @@ def from_unstructured(elements: Iterable[Any]) -> Raw:
         out.append((text, getattr(e, "category", "UncategorizedText"), page))
     return out
 
+
 _TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _FILENAME_TITLE_RE = re.compile(r"^\S+\.(html?|xhtml|php|aspx?|pdf|docx?|txt)$", re.IGNORECASE)
 
@@ -73,7 +74,9 @@ def parse_table(text: str, delimiter: str | None) -> Raw:
             delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
-    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if any(c.strip() for c in r)]
+    rows = [
+        r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if any(c.strip() for c in r)
+    ]
     if not rows:
         return []
     header = [h.strip() for h in rows[0]]
@@ -87,8 +90,11 @@ def parse_table(text: str, delimiter: str | None) -> Raw:
     for row in body:
         cells = [c.strip() for c in row]
         if has_header:
-            parts = [f"{header[i] if i < len(header) else f'col{i + 1}'}: {c}"
-                     for i, c in enumerate(cells) if c]
+            parts = [
+                f"{header[i] if i < len(header) else f'col{i + 1}'}: {c}"
+                for i, c in enumerate(cells)
+                if c
+            ]
             out.append(("; ".join(parts), "TableRow", None))
         else:
             out.append((" | ".join(cells), "TableRow", None))

@@ -42,8 +42,22 @@ from ingest.errors import IngestError
 #: File types (lower-case extensions without the dot) that ``ingest.parse`` can read.
 SUPPORTED_TYPES: frozenset[str] = frozenset(
     {
-        "txt", "text", "md", "markdown", "html", "htm", "pdf", "docx", "pptx", "odt", "rtf",
-        "epub", "eml", "csv", "tsv", "json",
+        "txt",
+        "text",
+        "md",
+        "markdown",
+        "html",
+        "htm",
+        "pdf",
+        "docx",
+        "pptx",
+        "odt",
+        "rtf",
+        "epub",
+        "eml",
+        "csv",
+        "tsv",
+        "json",
     }
 )
 
@@ -256,7 +270,9 @@ def _walk(
                     continue
             key = (st.st_dev, st.st_ino)
             if key in visited:
-                yield SkippedFile(relpath + "/", "symlink loop or repeated link (folder already walked)")
+                yield SkippedFile(
+                    relpath + "/", "symlink loop or repeated link (folder already walked)"
+                )
                 continue
             visited.add(key)
             yield from _walk(
@@ -315,8 +331,9 @@ def _classify(
         return SkippedFile(relpath, "office lock file")
     ext = filetype_of(name)
     if ext not in SUPPORTED_TYPES:
-        return SkippedFile(relpath, f"unsupported type .{ext}" if ext else "unsupported type "
-                           "(no extension)")
+        return SkippedFile(
+            relpath, f"unsupported type .{ext}" if ext else "unsupported type (no extension)"
+        )
     if not os.access(path, os.R_OK):
         return SkippedFile(relpath, "permission denied")
     return SourceFile(path=path, relpath=relpath, size=st.st_size, mtime_ns=st.st_mtime_ns)

@@ -82,10 +82,39 @@ _BASE = (
     "fix install configure run download upload click type enter submit update delete edit save "
     "load parse encode index query return compute convert"
 )
-_STOP_SUFFIX = {"thing", "nothing", "something", "anything", "everything", "during", "morning",
-                "evening", "ceiling", "building", "meeting", "wedding", "bed", "red", "need",
-                "feed", "seed", "speed", "hundred", "indeed", "sacred", "naked", "wicked",
-                "king", "ring", "sing", "bring", "spring", "string", "wing", "sting"}
+_STOP_SUFFIX = {
+    "thing",
+    "nothing",
+    "something",
+    "anything",
+    "everything",
+    "during",
+    "morning",
+    "evening",
+    "ceiling",
+    "building",
+    "meeting",
+    "wedding",
+    "bed",
+    "red",
+    "need",
+    "feed",
+    "seed",
+    "speed",
+    "hundred",
+    "indeed",
+    "sacred",
+    "naked",
+    "wicked",
+    "king",
+    "ring",
+    "sing",
+    "bring",
+    "spring",
+    "string",
+    "wing",
+    "sting",
+}
 
 
 def _inflect(base: str) -> set[str]:
@@ -95,7 +124,12 @@ def _inflect(base: str) -> set[str]:
         forms.add(base[:-1] + "ing")
     if base.endswith("y") and len(base) > 2 and base[-2] not in "aeiou":
         forms |= {base[:-1] + "ies", base[:-1] + "ied"}
-    if len(base) <= 4 and base[-1] in "tpnmgd" and base[-2] in "aeiou" and base[-3:-2] not in "aeiou":
+    if (
+        len(base) <= 4
+        and base[-1] in "tpnmgd"
+        and base[-2] in "aeiou"
+        and base[-3:-2] not in "aeiou"
+    ):
         forms |= {base + base[-1] + "ed", base + base[-1] + "ing"}
     return forms
 

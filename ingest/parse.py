@@ -44,9 +44,22 @@ log = logging.getLogger(__name__)
 
 #: Canonical file type per extension.
 CANONICAL_TYPES: dict[str, str] = {
-    "txt": "txt", "text": "txt", "md": "md", "markdown": "md", "html": "html", "htm": "html",
-    "pdf": "pdf", "docx": "docx", "pptx": "pptx", "odt": "odt", "rtf": "rtf", "epub": "epub",
-    "eml": "eml", "csv": "csv", "tsv": "tsv", "json": "json",
+    "txt": "txt",
+    "text": "txt",
+    "md": "md",
+    "markdown": "md",
+    "html": "html",
+    "htm": "html",
+    "pdf": "pdf",
+    "docx": "docx",
+    "pptx": "pptx",
+    "odt": "odt",
+    "rtf": "rtf",
+    "epub": "epub",
+    "eml": "eml",
+    "csv": "csv",
+    "tsv": "tsv",
+    "json": "json",
 }
 _TEXT_TYPES = {"txt", "md", "html", "eml", "csv", "tsv", "json"}
 # Categories that are layout furniture, not content.

@@ -71,7 +71,9 @@ def overlap_at_k(left: Sequence[Hashable], right: Sequence[Hashable], k: int) ->
     return len(set(left[:k]) & set(right[:k])) / depth
 
 
-def rank_biased_overlap(left: Sequence[Hashable], right: Sequence[Hashable], p: float = 0.9) -> float:
+def rank_biased_overlap(
+    left: Sequence[Hashable], right: Sequence[Hashable], p: float = 0.9
+) -> float:
     """Extrapolated rank-biased overlap of two rankings (Webber, Moffat & Zobel 2010, eq. 32).
 
     For lists of depth ``d`` (the longer one; the shorter is treated as having no further
@@ -110,7 +112,9 @@ def agreement(left: Sequence[str], right: Sequence[str], k: int, p: float = 0.9)
     left, right = list(left[:k]), list(right[:k])
     right_rank = {key: i + 1 for i, key in enumerate(right)}
     left_set = set(left)
-    shared = tuple(SharedHit(key, i + 1, right_rank[key]) for i, key in enumerate(left) if key in right_rank)
+    shared = tuple(
+        SharedHit(key, i + 1, right_rank[key]) for i, key in enumerate(left) if key in right_rank
+    )
     return Agreement(
         k=k,
         depth=min(k, max(len(left), len(right))),

@@ -41,7 +41,9 @@ class Filters:
 
     @property
     def empty(self) -> bool:
-        return not (self.source or self.filetype or self.page_min is not None or self.page_max is not None)
+        return not (
+            self.source or self.filetype or self.page_min is not None or self.page_max is not None
+        )
 
 
 def _unquote(value: str) -> str:

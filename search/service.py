@@ -210,7 +210,9 @@ class SearchService:
         lvl = _check_level(level)
         info = self.encoder_info(index, encoder)
         t0 = time.perf_counter()
-        vectors = self._load(info).encode_queries(cleaned, instruction=instruction) if cleaned else []
+        vectors = (
+            self._load(info).encode_queries(cleaned, instruction=instruction) if cleaned else []
+        )
         per_query = (time.perf_counter() - t0) / max(1, len(cleaned))
         resolved = resolve_filters(self.store, index, where)
         return [
@@ -242,7 +244,9 @@ class SearchService:
 
         def embed(model: Any) -> tuple[np.ndarray, float]:
             t0 = time.perf_counter()
-            return model.encode_queries([query], instruction=instruction)[0], time.perf_counter() - t0
+            return model.encode_queries([query], instruction=instruction)[
+                0
+            ], time.perf_counter() - t0
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             embedded = list(pool.map(embed, models))

@@ -18,14 +18,18 @@ def add_store_args(parser: argparse.ArgumentParser) -> None:
         "--qdrant-url", metavar="URL", help="Qdrant server URL (default: $DIFFSEARCH_QDRANT_URL)"
     )
     parser.add_argument(
-        "--qdrant-api-key", metavar="KEY", help="Qdrant API key (default: $DIFFSEARCH_QDRANT_API_KEY)"
+        "--qdrant-api-key",
+        metavar="KEY",
+        help="Qdrant API key (default: $DIFFSEARCH_QDRANT_API_KEY)",
     )
 
 
 def _pair(value: str) -> tuple[str, str]:
     name, sep, path = value.partition("=")
     if not sep or not name.strip() or not path.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=DIR (e.g. dream=/models/dream), got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=DIR (e.g. dream=/models/dream), got {value!r}"
+        )
     return name.strip(), path.strip()
 
 

@@ -13,7 +13,9 @@ from ingest.chunk import Chunk, chunk_document, whitespace_spans
 from ingest.parse import Element, ParsedDocument, parse_file, parse_text
 
 
-def _doc(*elements: tuple[str, str] | tuple[str, str, int | None], title: str = "T") -> ParsedDocument:
+def _doc(
+    *elements: tuple[str, str] | tuple[str, str, int | None], title: str = "T"
+) -> ParsedDocument:
     out, section = [], None
     for item in elements:
         text, cat = item[0], item[1]
@@ -54,8 +56,11 @@ def _check_coverage(doc: ParsedDocument, chunks: list[Chunk], spans_fn=whitespac
 def test_whole() -> None:
     doc = _doc(("Head", "Title", 3), ("Body text here.", "NarrativeText", 3))
     chunks = chunk_document(doc, "whole")
-    assert chunks == [Chunk(text="Head\n\nBody text here.", chunk=0, page=3, section="Head",
-                            title="T", start_char=0)]
+    assert chunks == [
+        Chunk(
+            text="Head\n\nBody text here.", chunk=0, page=3, section="Head", title="T", start_char=0
+        )
+    ]
 
 
 def test_empty_document_has_no_chunks() -> None:
@@ -105,8 +110,10 @@ def test_tokens_cut_inside_a_giant_word_when_unavoidable() -> None:
 
 def test_tokens_keep_page_and_section_of_their_start() -> None:
     doc = _doc(
-        ("Intro", "Title", 1), (_words(40, "a"), "NarrativeText", 1),
-        ("Method", "Title", 2), (_words(40, "b"), "NarrativeText", 2),
+        ("Intro", "Title", 1),
+        (_words(40, "a"), "NarrativeText", 1),
+        ("Method", "Title", 2),
+        (_words(40, "b"), "NarrativeText", 2),
     )
     chunks = chunk_document(doc, "tokens", chunk_tokens=20, overlap=0)
     for c in chunks:
@@ -145,8 +152,14 @@ def test_title_mode_sections_split_and_merge() -> None:
 
 
 def test_title_mode_default_merges_tiny_sections() -> None:
-    doc = _doc(("A", "Title"), ("one two", "NarrativeText"), ("B", "Title"), ("three", "NarrativeText"),
-               ("C", "Title"), (_words(300), "NarrativeText"))
+    doc = _doc(
+        ("A", "Title"),
+        ("one two", "NarrativeText"),
+        ("B", "Title"),
+        ("three", "NarrativeText"),
+        ("C", "Title"),
+        (_words(300), "NarrativeText"),
+    )
     chunks = chunk_document(doc, "title", chunk_tokens=64, overlap=8)
     assert chunks[0].text == "A\n\none two\n\nB\n\nthree" and chunks[0].section == "A"
     assert chunks[1].section == "C"
@@ -184,18 +197,30 @@ def test_random_documents_are_covered_and_deterministic(seed: int) -> None:
         if rng.random() < 0.3:
             elements.append((f"Heading {rng.randint(0, 99)}", "Title", rng.choice([None, 1, 2])))
         else:
-            words = [rng.choice(["alpha", "beta", "gamma-delta", "e.g.", "x", "Ωmega", "12,5"])
-                     for _ in range(rng.randint(1, 80))]
+            words = [
+                rng.choice(["alpha", "beta", "gamma-delta", "e.g.", "x", "Ωmega", "12,5"])
+                for _ in range(rng.randint(1, 80))
+            ]
             elements.append((" ".join(words), "NarrativeText", rng.choice([None, 1, 2])))
     doc = _doc(*elements)
     size = rng.randint(2, 40)
     overlap = rng.randint(0, size - 1)
     for mode in ("whole", "tokens", "title"):
         for spans_fn in (whitespace_spans, _subword_spans):
-            a = chunk_document(doc, mode, chunk_tokens=size, overlap=overlap,  # type: ignore[arg-type]
-                               token_spans=spans_fn)
-            assert a == chunk_document(doc, mode, chunk_tokens=size, overlap=overlap,  # type: ignore[arg-type]
-                                       token_spans=spans_fn)
+            a = chunk_document(
+                doc,
+                mode,
+                chunk_tokens=size,
+                overlap=overlap,  # type: ignore[arg-type]
+                token_spans=spans_fn,
+            )
+            assert a == chunk_document(
+                doc,
+                mode,
+                chunk_tokens=size,
+                overlap=overlap,  # type: ignore[arg-type]
+                token_spans=spans_fn,
+            )
             _check_slices(doc, a)
             _check_coverage(doc, a, spans_fn)
             if mode != "whole":

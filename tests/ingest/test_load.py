@@ -87,19 +87,54 @@ def test_hidden_entries_are_passed_over_unless_asked(tree: Path) -> None:
         (["sub/**"], [], ["sub/c.html", "sub/deep/d.pdf"]),
         (["**/*.pdf"], [], ["sub/deep/d.pdf"]),
         (["sub/*.html"], [], ["sub/c.html"]),
-        ([], ["drafts/**"], ["B2.MD", "a.txt", "b.md", "new\nline.txt", "odd name ü.txt",
-                             "sub/c.html", "sub/deep/d.pdf"]),
-        ([], ["drafts"], ["B2.MD", "a.txt", "b.md", "new\nline.txt", "odd name ü.txt",
-                          "sub/c.html", "sub/deep/d.pdf"]),
+        (
+            [],
+            ["drafts/**"],
+            [
+                "B2.MD",
+                "a.txt",
+                "b.md",
+                "new\nline.txt",
+                "odd name ü.txt",
+                "sub/c.html",
+                "sub/deep/d.pdf",
+            ],
+        ),
+        (
+            [],
+            ["drafts"],
+            [
+                "B2.MD",
+                "a.txt",
+                "b.md",
+                "new\nline.txt",
+                "odd name ü.txt",
+                "sub/c.html",
+                "sub/deep/d.pdf",
+            ],
+        ),
         (["*.md", "*.txt"], ["drafts/", "odd*"], ["B2.MD", "a.txt", "b.md", "new\nline.txt"]),
         (["*.MD"], ["b2.md"], ["b.md", "drafts/e.md"]),
-        ([], ["deep"], ["B2.MD", "a.txt", "b.md", "drafts/e.md", "drafts/old/f.txt",
-                        "new\nline.txt", "odd name ü.txt", "sub/c.html"]),
+        (
+            [],
+            ["deep"],
+            [
+                "B2.MD",
+                "a.txt",
+                "b.md",
+                "drafts/e.md",
+                "drafts/old/f.txt",
+                "new\nline.txt",
+                "odd name ü.txt",
+                "sub/c.html",
+            ],
+        ),
         (["*.txt"], ["old/"], ["a.txt", "new\nline.txt", "odd name ü.txt"]),
     ],
 )
-def test_include_exclude(tree: Path, include: list[str], exclude: list[str],
-                         expected: list[str]) -> None:
+def test_include_exclude(
+    tree: Path, include: list[str], exclude: list[str], expected: list[str]
+) -> None:
     found, skipped = _split(list(discover(tree, include, exclude)))
     assert found == expected
     if include:  # files left out by include are not reported as skipped
@@ -160,8 +195,9 @@ def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     _touch(tmp_path, "open.txt")
     real_access = os.access
     # Tests run as root, who can read a chmod 000 file: simulate what a normal user sees.
-    monkeypatch.setattr(load.os, "access",
-                        lambda p, mode: False if Path(p) == secret else real_access(p, mode))
+    monkeypatch.setattr(
+        load.os, "access", lambda p, mode: False if Path(p) == secret else real_access(p, mode)
+    )
     found, skipped = _split(list(discover(tmp_path)))
     assert found == ["open.txt"]
     assert skipped == {"secret.txt": "permission denied"}

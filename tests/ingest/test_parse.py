@@ -20,12 +20,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # mixed_docs files parsed in the default run (the two big ones are @slow below).
 MIXED = [
-    "README.md", "book-war-and-peace-1p.txt", "codeblock.md", "docx-tables.docx",
-    "example-10k-1p.html", "fake-doc-emphasized-text.docx", "fake-doc.rtf", "fake-email.txt",
-    "fake-html.html", "fake-power-point.pptx", "fake-text.txt", "fake.docx", "fake.odt",
-    "handbook-1p.docx", "norwich-city.txt", "repo_CONTRIBUTING.md", "repo_LICENSE.md",
-    "repo_README.md", "sample-presentation.pptx", "simple-table.md", "simple.docx",
-    "pdf/fake-memo.pdf", "pdf/multi-column-2p.pdf", "example-10k.html",
+    "README.md",
+    "book-war-and-peace-1p.txt",
+    "codeblock.md",
+    "docx-tables.docx",
+    "example-10k-1p.html",
+    "fake-doc-emphasized-text.docx",
+    "fake-doc.rtf",
+    "fake-email.txt",
+    "fake-html.html",
+    "fake-power-point.pptx",
+    "fake-text.txt",
+    "fake.docx",
+    "fake.odt",
+    "handbook-1p.docx",
+    "norwich-city.txt",
+    "repo_CONTRIBUTING.md",
+    "repo_LICENSE.md",
+    "repo_README.md",
+    "sample-presentation.pptx",
+    "simple-table.md",
+    "simple.docx",
+    "pdf/fake-memo.pdf",
+    "pdf/multi-column-2p.pdf",
+    "example-10k.html",
     "language-docs/UDHR_first_article_all.txt",
 ]
 LANGUAGE_FORMATS = ["docx", "epub", "html", "md", "odt", "pptx", "rtf", "txt"]
@@ -138,8 +156,11 @@ def test_html_title_and_headings(tmp_path: Path) -> None:
 
 def test_html_file_name_title_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "filing.html"
-    path.write_text("<title>glxz-10k_20211231.htm</title><h1>Annual Report</h1>"
-                    "<p>The company sells products.</p>", encoding="utf-8")
+    path.write_text(
+        "<title>glxz-10k_20211231.htm</title><h1>Annual Report</h1>"
+        "<p>The company sells products.</p>",
+        encoding="utf-8",
+    )
     assert parse_file(path, "filing.html").title == "Annual Report"
 
 
@@ -158,8 +179,10 @@ def test_docx_headings_tables(tmp_path: Path) -> None:
     doc = parse_file(tmp_path / "r.docx", "r.docx")
     assert doc.title == "Quarterly Report"
     titles = [e for e in doc.elements if e.category == "Title"]
-    assert [(t.text, t.section) for t in titles] == [("Quarterly Report", "Quarterly Report"),
-                                                     ("Risks", "Risks")]
+    assert [(t.text, t.section) for t in titles] == [
+        ("Quarterly Report", "Quarterly Report"),
+        ("Risks", "Risks"),
+    ]
     table = next(e for e in doc.elements if e.category == "Table")
     assert table.section == "Risks" and "North" in table.text
     assert any(e.category == "NarrativeText" and e.section == "Risks" for e in doc.elements)
@@ -187,15 +210,18 @@ def test_pptx_generated(tmp_path: Path) -> None:
 def test_csv_tsv_json_eml(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("name,city\nAda,London\nAlan,Wilmslow\n", encoding="utf-8")
     doc = parse_file(tmp_path / "t.csv", "t.csv")
-    assert [e.text for e in doc.elements] == ["name | city", "name: Ada; city: London",
-                                              "name: Alan; city: Wilmslow"]
+    assert [e.text for e in doc.elements] == [
+        "name | city",
+        "name: Ada; city: London",
+        "name: Alan; city: Wilmslow",
+    ]
     (tmp_path / "t.tsv").write_text("a\tb\n1\t2\n", encoding="utf-8")
     assert parse_file(tmp_path / "t.tsv", "t.tsv").elements[-1].text == "a: 1; b: 2"
-    (tmp_path / "t.json").write_text(json.dumps({"title": "Hi", "tags": ["x", "y"],
-                                                 "n": None, "meta": {"k": 3}}))
+    (tmp_path / "t.json").write_text(
+        json.dumps({"title": "Hi", "tags": ["x", "y"], "n": None, "meta": {"k": 3}})
+    )
     doc = parse_file(tmp_path / "t.json", "t.json")
-    assert [e.text for e in doc.elements] == ["title: Hi", "tags[0]: x", "tags[1]: y",
-                                              "meta.k: 3"]
+    assert [e.text for e in doc.elements] == ["title: Hi", "tags[0]: x", "tags[1]: y", "meta.k: 3"]
     (tmp_path / "m.eml").write_text(
         "From: Alice <alice@example.com>\nTo: Bob <bob@example.com>\n"
         "Subject: Quarterly report draft\nContent-Type: text/plain; charset=utf-8\n\n"
@@ -371,8 +397,14 @@ assert not any(n.startswith("en_core_web_sm") for n in os.listdir(site)), "insta
 print("OK")
 """
     env = {k: v for k, v in os.environ.items() if k != "DO_NOT_TRACK"}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().endswith("OK")
 

@@ -26,7 +26,7 @@ def test_bad_expressions_say_what_is_allowed(bad):
 
 
 def test_mapping_form():
-    assert filters_from_mapping({"source": "*.pdf", "filetype": ["pdf"], "page": "1..3"}) == Filters(
-        source=("*.pdf",), filetype=("pdf",), page_min=1, page_max=3
-    )
+    assert filters_from_mapping(
+        {"source": "*.pdf", "filetype": ["pdf"], "page": "1..3"}
+    ) == Filters(source=("*.pdf",), filetype=("pdf",), page_min=1, page_max=3)
     assert filters_from_mapping(None) is None

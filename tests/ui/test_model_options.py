@@ -23,7 +23,9 @@ def test_flags_become_the_lookup_environment(monkeypatch, tmp_path):
     _unset(monkeypatch, "DIFFSEARCH_WEIGHTS_QWEN2_5", "DIFFSEARCH_ADAPTER_DIFFEMBED")
     parser = argparse.ArgumentParser()
     add_model_args(parser)
-    args = parser.parse_args(["--weights", f"qwen2.5={tmp_path}", "--adapter", f"diffembed={tmp_path}/lora"])
+    args = parser.parse_args(
+        ["--weights", f"qwen2.5={tmp_path}", "--adapter", f"diffembed={tmp_path}/lora"]
+    )
     apply_model_args(args)
     assert os.environ["DIFFSEARCH_WEIGHTS_QWEN2_5"] == str(tmp_path)
     assert os.environ["DIFFSEARCH_ADAPTER_DIFFEMBED"] == str(tmp_path / "lora")
@@ -37,7 +39,9 @@ def test_missing_weights_message_names_the_working_flag(capsys, tmp_path, monkey
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Some text about diffusion language models.")
-    code = main(["ingest", str(docs), "--index", "x", "-e", "dream", "--store", str(tmp_path / "s")])
+    code = main(
+        ["ingest", str(docs), "--index", "x", "-e", "dream", "--store", str(tmp_path / "s")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "--weights dream=/models/X" in err and "DIFFSEARCH_WEIGHTS_DREAM" in err

@@ -25,12 +25,29 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(
         table(
-            ["name", "family", "attention", "pooling", "dim", "max tokens", "weights", "model / note"],
             [
-                [r.name, r.family, r.attention, r.pooling, r.dim, r.max_tokens,
-                 "here" if r.available else "missing", f"{r.model_id} - {r.note}"]
+                "name",
+                "family",
+                "attention",
+                "pooling",
+                "dim",
+                "max tokens",
+                "weights",
+                "model / note",
+            ],
+            [
+                [
+                    r.name,
+                    r.family,
+                    r.attention,
+                    r.pooling,
+                    r.dim,
+                    r.max_tokens,
+                    "here" if r.available else "missing",
+                    f"{r.model_id} - {r.note}",
+                ]
                 for r in rows
-            ],  # fmt: skip
+            ],
             max_width=110,
         )
     )

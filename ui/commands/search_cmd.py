@@ -19,7 +19,9 @@ def _query_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=int, default=10, help="results per encoder (default 10)")
     p.add_argument("--level", choices=("doc", "chunk"), default="doc",
                    help="doc: best chunk per document (default); chunk: chunks")  # fmt: skip
-    p.add_argument("--instruction", help="query instruction (default: the encoder's own; '' for none)")
+    p.add_argument(
+        "--instruction", help="query instruction (default: the encoder's own; '' for none)"
+    )
     p.add_argument("--where", action="append", default=[], metavar="EXPR",
                    help="filter, repeatable: source='*.pdf', filetype=pdf,md, page=2..5")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -33,7 +35,9 @@ def register(sub: Any) -> None:
     p.add_argument("-e", "--encoder", required=True, help="one of the index's encoders")
     p.set_defaults(func=run_search)
 
-    p = sub.add_parser("compare", help="search with two encoders side by side, with agreement figures")
+    p = sub.add_parser(
+        "compare", help="search with two encoders side by side, with agreement figures"
+    )
     _query_args(p)
     p.add_argument("-e", "--encoder", action="append", required=True, dest="encoders",
                    help="give exactly two: -e A -e B")  # fmt: skip
@@ -93,7 +97,9 @@ def run_search(args: argparse.Namespace) -> int:
         print("no results (check the filters, or ingest documents first)")
         return 0
     width = shutil.get_terminal_size((140, 24)).columns
-    rows = [[r.rank, f"{r.hit.score:.3f}", _label(r.hit), snippet(r.hit.text, 200)] for r in result.hits]
+    rows = [
+        [r.rank, f"{r.hit.score:.3f}", _label(r.hit), snippet(r.hit.text, 200)] for r in result.hits
+    ]
     print(table(["#", "score", "document", "snippet"], rows, max_width=max(40, width - 60)))
     return 0
 
@@ -112,7 +118,9 @@ def run_compare(args: argparse.Namespace) -> int:
     if len(args.encoders) != 2:
         from search.errors import QueryError
 
-        raise QueryError(f"compare takes exactly two encoders (-e A -e B), got {len(args.encoders)}")
+        raise QueryError(
+            f"compare takes exactly two encoders (-e A -e B), got {len(args.encoders)}"
+        )
     with _service(args) as service:
         cmp = service.compare(
             args.query, index=args.index, encoders=args.encoders, k=args.k, level=args.level,
@@ -143,7 +151,11 @@ def run_compare(args: argparse.Namespace) -> int:
         rows.append((cells[0], cells[1]))
     print(f"Query: {left.query}")
     print(f"Index: {left.index}   level: {left.level}   k: {left.k}\n")
-    print(side_by_side("A: " + _encoder_title(left.encoder), "B: " + _encoder_title(right.encoder), rows, width))
+    print(
+        side_by_side(
+            "A: " + _encoder_title(left.encoder), "B: " + _encoder_title(right.encoder), rows, width
+        )
+    )
     print(
         f"\nAgreement: overlap@{agree.k} = {agree.overlap_at_k:.2f}   "
         f"rank-biased overlap (p={agree.p}) = {agree.rbo:.3f}   "
