@@ -21,7 +21,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: i
 
 def snippet(text: str, limit: int = 160) -> str:
     """One line of ``text``, cut at a word boundary near ``limit`` characters."""
-    flat = " ".join(text.split())
+    # A token window may begin on the previous sentence's full stop; don't show it.
+    flat = " ".join(text.split()).lstrip(".,;:!?)]} ")
     if len(flat) <= limit:
         return flat
     cut = flat.rfind(" ", 0, limit - 1)
