@@ -45,7 +45,6 @@ from search.layout import (
     Hit,
     IndexInfo,
     Where,
-    at_least,
     check_index_name,
     collection_name,
     default_store_dir,
@@ -310,10 +309,38 @@ class Store:
                         f"{index!r}: encoder {enc!r} stores {dim}-dimensional vectors"
                     )
         replaced = [d for d in docs if d.replace]
+        # Every chunk point of a document is written after a manifest entry for it, so the
+        # entries bound which chunk numbers can exist: the old complete count, or the
+        # ``max_chunks`` a pending (interrupted) write recorded. Stale chunks are then deleted
+        # by exact ids; a brand-new document needs no delete (a filter delete would scan the
+        # whole collection in embedded Qdrant, once per batch).
+        bound: dict[str, int] = {}
         if replaced:
+            before = self._manifest_entries(index, [d.doc_id for d in replaced])
+            for d in replaced:
+                entry = before.get(d.doc_id) or {}
+                bound[d.doc_id] = max(
+                    int(entry.get("n_chunks") or 0),
+                    int(entry.get("max_chunks") or 0),
+                    len(d.chunks),
+                )
             self._upsert_meta(
-                index, [{"kind": "doc", "doc_id": d.doc_id, "state": "pending"} for d in replaced]
+                index,
+                [
+                    {
+                        "kind": "doc",
+                        "doc_id": d.doc_id,
+                        "state": "pending",
+                        "max_chunks": bound[d.doc_id],
+                    }
+                    for d in replaced
+                ],
             )
+        stale_ids: list[models.ExtendedPointId] = [
+            point_id(index, d.doc_id, i)
+            for d in replaced
+            for i in range(len(d.chunks), bound[d.doc_id])
+        ]
         for enc in encoders:
             ops: list[Any] = []
             ids: list[models.ExtendedPointId] = []
@@ -328,19 +355,21 @@ class Store:
             if ids:
                 ops.append(models.UpsertOperation(upsert=models.PointsBatch(
                     batch=models.Batch(ids=ids, vectors=vectors, payloads=payloads))))  # fmt: skip
-            stale: list[Any] = [
-                models.Filter(must=[match("doc_id", d.doc_id), at_least("chunk", len(d.chunks))])
-                for d in replaced
-            ]
-            if stale:
+            if stale_ids:
                 ops.append(
-                    models.DeleteOperation(
-                        delete=models.FilterSelector(filter=models.Filter(should=stale))
-                    )
+                    models.DeleteOperation(delete=models.PointIdsList(points=list(stale_ids)))
                 )
             if ops:
                 self._batch(record["collections"][enc], ops)
         self._upsert_meta(index, [{"kind": "doc", "doc_id": d.doc_id, **d.manifest} for d in docs])
+
+    def _manifest_entries(self, index: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Current manifest entries of some documents (absent ones are left out)."""
+        with self._lock:
+            points = self.client.retrieve(
+                meta_name(index), ids=[doc_point_id(index, d) for d in doc_ids], with_payload=True
+            )
+        return {str(p.payload["doc_id"]): dict(p.payload) for p in points if p.payload}
 
     def delete_documents(self, index: str, doc_ids: Sequence[str]) -> None:
         """Delete documents' chunks from every encoder collection, then their manifests."""

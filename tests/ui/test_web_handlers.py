@@ -101,3 +101,44 @@ def test_eval_rejects_folders_off_the_allow_list(ctx: WebContext) -> None:
     assert "pick a BEIR folder" in view.message and view.plot is None
     view = ctx.evaluate("synthetic", None, "passkey", ["minilm"], lengths="ten")
     assert "whole numbers" in view.message
+
+
+def _tiny_beir(root: Path) -> Path:
+    import json
+
+    folder = root / "tinybeir"
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [
+        ("d1", "Baking bread", "Knead the dough, let it rise, and bake the bread in a hot oven."),
+        ("d2", "Planets", "Mars and Venus are rocky planets that orbit the sun."),
+        ("d3", "Football", "A football match lasts ninety minutes with two halves."),
+    ]
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in corpus)
+    )
+    queries = [("q1", "how do I bake bread at home"), ("q2", "which planets orbit the sun")]
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries)
+    )
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    return folder
+
+
+def test_evaluate_tab_runs_a_beir_folder_from_the_allow_list(ctx: WebContext) -> None:
+    folder = _tiny_beir(ctx.allow_dirs[0])
+    assert str(folder) in ctx.beir_choices()
+    view = ctx.evaluate("beir", str(folder), None, ["minilm", "minilm-causal"])
+    assert "ds-msg-error" not in view.message, view.message
+    assert "| minilm | minilm-causal |" in view.table
+    # MiniLM ranks each query's one relevant document first: nDCG@10 = 1 in its column.
+    assert "| ndcg@10 | 1.0000 |" in view.table
+    assert view.plot and Path(view.plot).is_file() and Path(view.plot).suffix == ".png"
+
+
+def test_evaluate_tab_runs_a_synthetic_task(ctx: WebContext) -> None:
+    view = ctx.evaluate(
+        "synthetic", None, "passkey", ["minilm"], lengths="64,128", n_docs=6, n_queries=3
+    )
+    assert "ds-msg-error" not in view.message, view.message
+    assert "passkey" in view.table and "64" in view.table and "128" in view.table
+    assert view.plot and Path(view.plot).is_file()
