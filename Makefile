@@ -12,7 +12,7 @@ export UNSTRUCTURED_DISABLE_NOTICE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-slow lint demo browser bench clean
+.PHONY: install test test-slow lint demo browser bench eval clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -52,6 +52,10 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/encode.py
 	$(BIN)/python benchmarks/ingest.py
+
+# The paper-style table on real data (needs ../shared/data): ~7 min on 2 cores for the first run.
+eval: install
+	$(BIN)/diffsearch eval --beir ../shared/data/beir/scifact -e minilm -e minilm-causal --out results/
 
 clean:
 	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache .mypy_cache .ruff_cache
