@@ -38,7 +38,9 @@ from ingest.write import DocumentWrite, IndexWriter
 CHUNK_MODES = ("whole", "tokens", "title")
 LONG_POLICIES = ("truncate", "windows")
 # An embedding batch closes at this many chunks or characters (several documents per batch).
-BATCH_CHUNKS = 64
+# Large enough that length-sorting inside encode_documents keeps padding low (64 cost SciFact
+# ~6% more embedding time than one call over the whole corpus); writes stay per document.
+BATCH_CHUNKS = 256
 BATCH_CHARS = 400_000
 
 
