@@ -14,23 +14,9 @@ import sys
 from collections.abc import Sequence
 
 import ui.commands
+from ui.errors import user_error_types
 
 EXIT_USAGE = 2
-
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    """Exception classes whose message is meant for the user (no traceback)."""
-    found: list[type[BaseException]] = []
-    for module, name in (
-        ("encoders.errors", "EncoderError"),
-        ("ingest.errors", "IngestError"),
-        ("search.errors", "SearchError"),
-    ):
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    user_errors = _user_error_types()
+    user_errors = user_error_types()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

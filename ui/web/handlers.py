@@ -19,28 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ui.errors import user_error_types
 from ui.web import render
 
 log = logging.getLogger("diffsearch.ui")
 
 NONE_CHOICE = "— none (single encoder) —"
 Progress = Callable[[str, int, int], None]
-
-
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is written for the user."""
-    found: list[type[BaseException]] = []
-    for module, name in (
-        ("encoders.errors", "EncoderError"),
-        ("ingest.errors", "IngestError"),
-        ("search.errors", "SearchError"),
-    ):
-        try:
-            mod = __import__(module, fromlist=[name])
-            found.append(getattr(mod, name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
 
 
 def error_html(exc: BaseException, doing: str) -> str:
