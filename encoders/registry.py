@@ -181,8 +181,10 @@ def load_encoder(
     _check_choice("long_policy", long_policy, LONG_POLICIES)
     if max_tokens is not None and max_tokens < 8:
         raise EncoderError("max_tokens must be at least 8")
+    # Paths as strings so that str and Path spellings of one folder share a cache entry.
     key = (
-        name_or_path, attention, pooling, max_tokens, long_policy, str(weights), str(adapter),
+        name_or_path, attention, pooling, max_tokens, long_policy,
+        None if weights is None else str(weights), None if adapter is None else str(adapter),
         device, dtype, batch_tokens, trust_remote_code,
     )  # fmt: skip
     with _CACHE_LOCK:
@@ -200,8 +202,6 @@ def clear_cache() -> None:
 def _load(key: tuple[Any, ...]) -> TransformerEncoder:
     (name, attention, pooling, max_tokens, long_policy, weights, adapter, device, dtype,
      batch_tokens, trust_remote_code) = key  # fmt: skip
-    weights = None if weights == "None" else weights
-    adapter = None if adapter == "None" else adapter
     if name in PRESETS:
         preset = PRESETS[name]
         path = require_weights(preset, weights)

@@ -21,7 +21,7 @@ from search.filters import Filters, resolve_filters
 if TYPE_CHECKING:
     import numpy as np
 
-    from search.store import Hit, IndexInfo, Store
+    from search.store import Hit, IndexInfo, Store, Where
 
 Level = Literal["doc", "chunk"]
 EncoderLoader = Callable[[dict[str, Any]], Any]
@@ -192,7 +192,8 @@ class SearchService:
         info = self.encoder_info(index, encoder)
         t0 = time.perf_counter()
         vector = self._load(info).encode_queries([query], instruction=instruction)[0]
-        return self._query(query, index, info, vector, k, lvl, where, time.perf_counter() - t0)
+        resolved = resolve_filters(self.store, index, where)
+        return self._query(query, index, info, vector, k, lvl, resolved, time.perf_counter() - t0)
 
     def search_many(
         self,
@@ -216,7 +217,7 @@ class SearchService:
         per_query = (time.perf_counter() - t0) / max(1, len(cleaned))
         resolved = resolve_filters(self.store, index, where)
         return [
-            self._query(q, index, info, v, k, lvl, resolved, per_query, pre_resolved=True)
+            self._query(q, index, info, v, k, lvl, resolved, per_query)
             for q, v in zip(cleaned, vectors, strict=True)
         ]
 
@@ -252,7 +253,7 @@ class SearchService:
             embedded = list(pool.map(embed, models))
         resolved = resolve_filters(self.store, index, where)
         left, right = (
-            self._query(query, index, info, vec, k, lvl, resolved, secs, pre_resolved=True)
+            self._query(query, index, info, vec, k, lvl, resolved, secs)
             for info, (vec, secs) in zip(infos, embedded, strict=True)
         )
         return Comparison(left=left, right=right, agreement=agreement(left.keys, right.keys, k, p))
@@ -265,12 +266,10 @@ class SearchService:
         vector: np.ndarray,
         k: int,
         level: Level,
-        where: Any,
+        resolved: Where | None,
         embed_seconds: float,
-        pre_resolved: bool = False,
     ) -> SearchResult:
         t0 = time.perf_counter()
-        resolved = where if pre_resolved else resolve_filters(self.store, index, where)
         if resolved is not None and resolved.doc_ids == ():
             hits: list[Hit] = []  # the source glob matched no document
         else:

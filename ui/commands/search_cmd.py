@@ -115,12 +115,6 @@ def _marks(rank: int, key: str, other_rank: dict[str, int], other: str) -> str:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    if len(args.encoders) != 2:
-        from search.errors import QueryError
-
-        raise QueryError(
-            f"compare takes exactly two encoders (-e A -e B), got {len(args.encoders)}"
-        )
     with _service(args) as service:
         cmp = service.compare(
             args.query, index=args.index, encoders=args.encoders, k=args.k, level=args.level,
