@@ -56,9 +56,9 @@ def parse_eml(text: str, path: Path | None) -> tuple[Raw, str | None]:
     if msg.get("from") is None and msg.get("subject") is None and msg.get("to") is None:
         raise ParseError("not an e-mail message (no From/To/Subject headers)")
     if path is not None:
-        elements = partition_email(filename=str(path))
+        elements = partition_email(filename=str(path), languages=[""])
     else:
-        elements = partition_email(file=io.BytesIO(text.encode("utf-8")))
+        elements = partition_email(file=io.BytesIO(text.encode("utf-8")), languages=[""])
     body = from_unstructured(elements)
     raw: Raw = [(subject, "Title", None)] if subject else []
     return raw + body, subject

@@ -95,6 +95,10 @@ def _init_worker(parent: int) -> None:
             time.sleep(0.5)
 
     threading.Thread(target=watch, daemon=True).start()
+    # Parsing never uses torch, yet spaCy's thinc imports it whenever it is installed: ~0.9 s of
+    # every worker's start-up. A None entry in sys.modules makes that import fail at once, as if
+    # torch were absent (thinc handles the ImportError).
+    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
     try:
         from ingest.offline import ensure_offline
 

@@ -367,6 +367,19 @@ def test_no_network_attempt(tmp_path: Path, no_network: list[str]) -> None:
     assert no_network == []
 
 
+@pytest.mark.parametrize("fmt", LANGUAGE_FORMATS)
+def test_no_language_detection(mixed_docs: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    """langdetect (40% of parsing Markdown) is never run: diffsearch keeps no language field."""
+    import unstructured.partition.common.lang as lang
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("language detection ran")
+
+    monkeypatch.setattr(lang, "detect_langs", refuse)
+    doc = parse_file(mixed_docs / "language-docs" / f"eng_spa_mult.{fmt}", f"eng_spa_mult.{fmt}")
+    assert "All human beings are born free" in doc.text
+
+
 def test_fresh_process_never_downloads(tmp_path: Path) -> None:
     """In a new interpreter (nothing cached) parsing works with the network refused."""
     (tmp_path / "a.docx").write_bytes(_valid_docx_bytes())
