@@ -155,7 +155,8 @@ class ParsePool:
         """Start parsing ``items`` now; yield ``(key, outcome)`` as they finish (completion order).
 
         The first files are submitted before this returns, so the caller can do other work
-        (load its models) while the workers start up and parse.
+        (load its models) while the workers start up and parse. The workers are let go as soon
+        as the last outcome is yielded (their exit overlaps the caller's remaining work).
         """
         if self.size == 0 or len(items) < INLINE_BELOW:
             return ((key, parse_job(path, rel, sha)) for key, path, rel, sha in items)
@@ -204,6 +205,7 @@ class ParsePool:
                 suspects.extend(running.values())
                 running.clear()
                 self._reset()
+        self._reset()  # nothing left to parse: the workers exit while the caller embeds
 
     def close(self) -> None:
         """Stop the workers."""

@@ -35,8 +35,8 @@ def test_workers_parse_like_the_calling_process(files: list[Path]) -> None:
     pool = ParsePool(workers=1)
     try:
         remote = dict(pool.outcomes(items))
-        # Workers keep torch out (spaCy's thinc would import it): the parses above went through
-        # spaCy, and the worker still has no torch.
+        assert pool._pool is None  # workers let go once the last file is parsed
+        # Workers keep torch out: spaCy's thinc (imported by the parsers) finds no torch there.
         probe = "__import__('sys').modules.get('torch', 'absent'), __import__('thinc.compat').compat.has_torch"
         torch_entry, thinc_has_torch = pool._executor().submit(eval, probe).result()
     finally:
