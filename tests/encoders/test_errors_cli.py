@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +71,12 @@ def _load_in_clean_env(
 
 
 def test_missing_weights_say_how_to_supply_them(empty_hf_home: Path) -> None:
-    start = time.monotonic()
-    proc = _load_in_clean_env("dream", empty_hf_home)
-    elapsed = time.monotonic() - start
+    proc = _load_in_clean_env("dream", empty_hf_home)  # a hang (network retries) times out
     assert proc.returncode == 3, proc.stderr
     message = proc.stdout
     assert "Dream-org/Dream-v0-Instruct-7B" in message
     assert "--weights" in message and "DIFFSEARCH_WEIGHTS_DREAM" in message
     assert "DIFFSEARCH_MODELS_DIR" in message
-    assert elapsed < 30  # no network retries, no hang
 
 
 def test_env_var_pointing_nowhere_is_named(empty_hf_home: Path, tmp_path: Path) -> None:
