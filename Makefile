@@ -52,6 +52,7 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/encode.py
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/query.py
 
 # The paper-style table on real data (needs ../shared/data): ~7 min on 2 cores for the first run.
 eval: install

@@ -158,10 +158,9 @@ class Evaluator:
     def search(self, dataset: Dataset, index: str, encoder: str) -> dict[str, Hits]:
         """Run every query of ``dataset``; ``{query_id: [(doc_id, score), ...]}`` best first.
 
-        With ``whole`` chunking each document is one chunk, so chunk-level search returns the
-        same documents and scores as document-level search without Qdrant's group-by (which
-        is much slower in embedded mode); with ``tokens`` chunking the best chunk per
-        document scores it (``level="doc"``).
+        With ``whole`` chunking each document is one chunk, so chunk-level search already
+        ranks documents (one query, no over-fetching); with ``tokens`` chunking the best chunk
+        per document scores it (``level="doc"``).
         """
         qids = list(dataset.queries)
         run: dict[str, Hits] = {}
