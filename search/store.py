@@ -70,6 +70,14 @@ __all__ = [
 ]
 
 
+#: Payload fields that filters use, with their index type (see ``search.layout.where_filter``).
+FILTER_FIELDS = {
+    "doc_id": models.PayloadSchemaType.KEYWORD,
+    "filetype": models.PayloadSchemaType.KEYWORD,
+    "page": models.PayloadSchemaType.INTEGER,
+}
+
+
 # -- the store --------------------------------------------------------------------------------
 
 
@@ -275,6 +283,7 @@ class Store:
                 collection,
                 vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
             )
+            self._index_filter_fields(collection)
         record["encoders"][name] = dict(info)
         record["collections"][name] = collection
         self._put_record(index, record)
@@ -408,6 +417,16 @@ class Store:
         return f"Store({self.location})"
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _index_filter_fields(self, collection: str) -> None:
+        """Payload indexes for the fields ``--where`` filters on (a server uses them to filter
+        before it searches; the embedded store has none and says so in a warning, silenced)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+            for field, kind in FILTER_FIELDS.items():
+                self.client.create_payload_index(collection, field, field_schema=kind)
 
     def _put_record(self, index: str, record: dict[str, Any]) -> None:
         point = models.PointStruct(id=record_id(index), vector=[1.0], payload=record)

@@ -341,6 +341,33 @@ def test_same_code_path_on_a_server():  # pragma: no cover - needs a Qdrant serv
     name = f"t{os.getpid()}"
     s.ensure_index(name, {"mode": "whole"})
     s.add_encoder(name, INFO)
-    s.write_documents(name, [_doc("a.md", _unit(np.random.default_rng(6), 3))])
-    assert s.index_info(name).chunks == 3
+    vecs = _unit(np.random.default_rng(6), 3)
+    s.write_documents(name, [_doc("a.md", vecs), _doc("b.pdf", vecs[:1] * 0.5 + vecs[1:2], "pdf")])
+    assert s.index_info(name).chunks == 4
+    hits = s.query(name, "enc-a", vecs[2], k=2)
+    assert (hits[0].doc_id, hits[0].chunk) == ("a.md", 2) and len(hits) == 2
+    assert {
+        h.doc_id for h in s.query(name, "enc-a", vecs[2], 5, where=Where(filetypes=("pdf",)))
+    } == {"b.pdf"}
     s.drop_index(name)
+
+
+def test_filter_fields_get_payload_indexes_quietly(store, monkeypatch):
+    """The fields --where filters on are indexed (used by a server); embedded mode stays quiet."""
+    import warnings
+
+    calls = []
+    real = store.client.create_payload_index
+
+    def spy(collection, field, **kw):
+        calls.append((collection, field, kw["field_schema"]))
+        return real(collection, field, **kw)
+
+    monkeypatch.setattr(store.client, "create_payload_index", spy)
+    store.ensure_index("idx", {"mode": "whole"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store.add_encoder("idx", INFO)
+    assert {(c, f) for c, f, _ in calls} == {
+        ("ds__idx__enc-a", "doc_id"), ("ds__idx__enc-a", "filetype"), ("ds__idx__enc-a", "page")}  # fmt: skip
+    assert dict((f, s) for _, f, s in calls)["page"] == "integer"
