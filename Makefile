@@ -41,7 +41,7 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check encoders ingest search ui tests benchmarks
 	$(BIN)/ruff format --check encoders ingest search ui tests benchmarks
-	$(BIN)/mypy encoders search
+	$(BIN)/mypy encoders ingest search ui
 
 DEMO_STORE ?= .demo-store
 demo: install

@@ -69,7 +69,9 @@ def main() -> int:
             docs = _docs(n, rng)
             for start in range(0, len(docs), 500):
                 store.write_documents("bench", docs[start : start + 500])
-            collection = store.index_record("bench")["collections"]["bench"]
+            record = store.index_record("bench")
+            assert record is not None
+            collection = record["collections"]["bench"]
             queries = rng.normal(size=(args.queries, DIM)).astype(np.float32)
             # Half the queries sit next to the long document: its chunks fill the top.
             queries[::2] = docs[0].vectors["bench"][0] + 0.1 * queries[::2]
@@ -85,8 +87,10 @@ def main() -> int:
                     t = time.perf_counter()
                     ours = store.query("bench", "bench", q, k, group_by_doc=True)
                     t_ours += time.perf_counter() - t
-                    theirs = sorted(((g.hits[0].score, g.hits[0].payload["doc_id"], g.hits[0].payload["chunk"])
-                                     for g in groups), key=lambda x: -x[0])  # fmt: skip
+                    best = [(g.hits[0].score, g.hits[0].payload or {}) for g in groups]
+                    theirs = sorted(
+                        ((s, p["doc_id"], p["chunk"]) for s, p in best), key=lambda x: -x[0]
+                    )
                     same &= [(h.doc_id, h.chunk) for h in ours] == [(d, c) for _, d, c in theirs]
                 a, b = 1000 * t_groups / len(queries), 1000 * t_ours / len(queries)
                 print(
