@@ -57,6 +57,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "images" / "compare.png"))
     ap.add_argument("--query", default=QUERY)
     ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--dark", action="store_true", help="the browser asks for a dark colour scheme")
     args = ap.parse_args()
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
@@ -80,7 +81,10 @@ def main() -> int:
                 browser = pw.chromium.launch(executable_path=chromium, args=[
                     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-background-networking", "--disable-component-update", "--no-first-run"])  # fmt: skip
-                page = browser.new_page(viewport={"width": args.width, "height": 900})
+                page = browser.new_page(
+                    viewport={"width": args.width, "height": 900},
+                    color_scheme="dark" if args.dark else "light",
+                )
                 page.goto(url)
                 box = page.locator("#ds-query textarea, #ds-query input").first
                 box.fill(args.query)

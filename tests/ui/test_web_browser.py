@@ -200,6 +200,22 @@ def test_query_compares_both_encoders_and_opens_a_document(
     page.keyboard.press("Escape")
     drawer.wait_for(state="hidden")
 
+    # A phone-width window stacks the columns; each card then shows its side's letter.
+    marks = page.locator("#ds-results .ds-hit .ds-side-mark")
+    assert not marks.first.is_visible()
+    page.set_viewport_size({"width": 420, "height": 900})
+    try:
+        page.wait_for_function(
+            "getComputedStyle(document.querySelector('#ds-results .ds-side-mark')).display != 'none'"
+        )
+        first_two = page.locator("#ds-results .ds-hit").all()[:2]
+        assert [c.locator(".ds-side-mark").inner_text() for c in first_two] == ["A", "B"]
+        box_a, box_b = (c.bounding_box() for c in first_two)
+        assert box_a and box_b and box_b["y"] > box_a["y"] + box_a["height"] - 1  # stacked
+        page.screenshot(path=str(shots / "narrow.png"), full_page=True, animations="disabled")
+    finally:
+        page.set_viewport_size({"width": 1360, "height": 1000})
+
 
 def test_empty_query_shows_a_message(page: Any) -> None:
     _search(page, "   ")

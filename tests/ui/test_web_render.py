@@ -54,12 +54,17 @@ def test_results_mark_shared_hits_with_the_other_rank_and_shift() -> None:
     assert "▲2" in out and "▼1" in out
     assert out.count(">only A<") == 1 and out.count(">only B<") == 1
     assert "diffusion" in out
+    # Each card says its side (shown where the columns stack, e.g. on a phone).
+    assert out.count('class="ds-side-mark" aria-hidden="true">A<') == 3
+    assert out.count('class="ds-side-mark" aria-hidden="true">B<') == 3
+    assert 'aria-label="open C (encoder B, rank 1)"' in out
 
 
 def test_single_encoder_mode_has_one_column_and_no_badges() -> None:
     out = render.results_html("q", "chunk", "minilm", [_hit("a", 1)], None)
     assert "ds-single" in out and "ds-pair" not in out
     assert "only A" not in out and "#1</span>" not in out
+    assert "ds-side-mark" not in out
 
 
 def test_hostile_document_text_is_shown_literally() -> None:

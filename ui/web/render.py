@@ -278,10 +278,17 @@ def hit_card(
         badge = f'<span class="ds-only" title="only {side.upper()} found this">only {side.upper()}</span>'
     where = _where(hit)
     filetype = field(hit, "filetype", "")
+    side_label = f" (encoder {side.upper()}, rank {rank})" if compare else ""
     return (
         f'<article class="{" ".join(classes)}"{style} data-key="{esc(key)}" data-doc="{esc(doc_id)}"'
-        f' data-chunk="{esc(chunk)}" tabindex="0" role="button" aria-label="open {esc(title)}">'
-        f'<div class="ds-hit-top"><span class="ds-rank">{rank}</span>'
+        f' data-chunk="{esc(chunk)}" tabindex="0" role="button" aria-label="open {esc(title)}{side_label}">'
+        f'<div class="ds-hit-top">'
+        + (
+            f'<span class="ds-side-mark" aria-hidden="true">{side.upper()}</span>'
+            if compare
+            else ""
+        )
+        + f'<span class="ds-rank">{rank}</span>'
         f'<span class="ds-title">{esc(title)}</span>{badge}'
         f'<span class="ds-score" title="cosine similarity">{_fmt_score(field(hit, "score"))}</span></div>'
         f'<div class="ds-meta"><span class="ds-source">{esc(source)}</span>'

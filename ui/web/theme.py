@@ -149,8 +149,16 @@ footer { display: none !important; }
 .ds-failures td, .ds-failures th { border-bottom: 1px solid var(--ds-line) !important; padding: 4px 8px; text-align: left; }
 .ds-help { color: var(--ds-muted); font-size: 0.88rem; }
 
+/* which encoder a card belongs to: shown only where the two columns stack into one */
+.ds-side-mark { display: none; place-items: center; flex: none; width: 18px; height: 18px;
+  border-radius: 50%; color: #fff; font-weight: 700; font-size: 0.68rem; }
+.ds-side-a .ds-side-mark { background: var(--ds-a); }
+.ds-side-b .ds-side-mark { background: var(--ds-b); }
+
 @media (max-width: 760px) {
   .ds-results.ds-pair { grid-template-columns: minmax(0, 1fr); }
+  .ds-results.ds-pair .ds-side-mark { display: inline-grid; }
+  .ds-results.ds-pair .ds-col-head { position: static; }  /* two stacked sticky heads would overlap */
 }
 .ds-msg > div { white-space: pre-line; overflow-wrap: anywhere; }
 #ds-level .wrap { flex-wrap: nowrap; }
