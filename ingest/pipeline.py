@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ingest.chunk import chunk_document
 from ingest.encoder_set import EncoderSet
 from ingest.errors import (
@@ -42,6 +44,9 @@ LONG_POLICIES = ("truncate", "windows")
 # ~6% more embedding time than one call over the whole corpus); writes stay per document.
 BATCH_CHUNKS = 256
 BATCH_CHARS = 400_000
+# At most this many chunks per encode call: one long document (War and Peace: 3,300 chunks)
+# still moves the progress bar every few seconds and holds a bounded batch in memory.
+EMBED_CALL_CHUNKS = 256
 
 
 @dataclass
@@ -416,28 +421,40 @@ class _Run:
         if not self._batch:
             return
         batch, self._batch, self._batch_chunks, self._batch_chars = self._batch, [], 0, 0
+        per_encoder = {
+            name: [d for d, encs in batch if name in encs]
+            for name in dict.fromkeys(e for _, encs in batch for e in encs)
+        }
+        # Progress counts chunk embeddings: each chunk once per encoder that embeds it.
+        self.progress.grow(
+            "embed", sum(len(d.chunks) for docs in per_encoder.values() for d in docs)
+        )
         vectors: dict[str, dict[str, Any]] = {}
-        n_chunks = sum(len(d.chunks) for d, _ in batch)
-        self.progress.total("embed", self.progress._total.get("embed", 0) + n_chunks)
-        for name in dict.fromkeys(e for _, encs in batch for e in encs):
-            docs = [d for d, encs in batch if name in encs]
-            t = time.perf_counter()
-            encoder = self.encoders.get(name)
-            self.report.add_time("load", time.perf_counter() - t)
-            t = time.perf_counter()
-            mat = encoder.encode_documents([c["text"] for d in docs for c in d.chunks])
-            self.report.add_time("embed", time.perf_counter() - t)
+        for name, docs in per_encoder.items():
+            mat = self._embed(name, [c["text"] for d in docs for c in d.chunks])
             row = 0
             for d in docs:
                 vectors.setdefault(d.doc_id, {})[name] = mat[row : row + len(d.chunks)]
                 row += len(d.chunks)
-        self.progress.advance("embed", n_chunks)
         docs = [
             DocumentWrite(d.doc_id, d.manifest, d.chunks, vectors.get(d.doc_id, {}), d.replace)
             for d, _ in batch
         ]
         self._write(docs)
-        self.report.chunks += n_chunks
+        self.report.chunks += sum(len(d.chunks) for d, _ in batch)
+
+    def _embed(self, name: str, texts: list[str]) -> Any:
+        """Embed ``texts`` with encoder ``name`` in calls of at most EMBED_CALL_CHUNKS texts."""
+        t = time.perf_counter()
+        encoder = self.encoders.get(name)
+        self.report.add_time("load", time.perf_counter() - t)
+        parts = []
+        for start in range(0, len(texts), EMBED_CALL_CHUNKS):
+            t = time.perf_counter()
+            parts.append(encoder.encode_documents(texts[start : start + EMBED_CALL_CHUNKS]))
+            self.report.add_time("embed", time.perf_counter() - t)
+            self.progress.advance("embed", len(parts[-1]))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _write(self, docs: list[DocumentWrite]) -> None:
         if not docs:
@@ -446,7 +463,7 @@ class _Run:
         self._ensure_registered({e for d in docs for e in d.vectors})
         self.store.write_documents(self.index, docs)
         self.report.add_time("write", time.perf_counter() - t)
-        self.progress.total("write", self.progress._total.get("write", 0) + len(docs))
+        self.progress.grow("write", len(docs))
         self.progress.advance("write", len(docs))
 
     def _ensure_registered(self, names: set[str]) -> None:

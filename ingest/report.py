@@ -111,6 +111,10 @@ class Progress:
             bar.refresh()
         self._emit(stage)
 
+    def grow(self, stage: str, n: int) -> None:
+        """Raise a stage's expected total by ``n`` (work found as the run goes)."""
+        self.total(stage, self._total.get(stage, 0) + n)
+
     def advance(self, stage: str, n: int = 1) -> None:
         self._done[stage] = self._done.get(stage, 0) + n
         bar = self._bar(stage)

@@ -429,6 +429,41 @@ def test_records_pipeline_and_progress(tmp_path, store, minilm):
     assert dup.failed == 1 and "duplicate" in dup.failures[0]["reason"]
 
 
+def test_a_long_document_is_embedded_in_calls_that_report_progress(
+    tmp_path, minilm, minilm_causal, monkeypatch
+):
+    """One document of many chunks: the embed bar moves per call, and the vectors equal one call's."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "long.txt").write_text(
+        " ".join(f"Sentence {i} is about diffusion models and retrieval." for i in range(150))
+    )
+    with open_store(path=tmp_path / "whole") as one_call:
+        ingest_folder(
+            root, index="t", encoders=[minilm, minilm_causal], store=one_call, workers=0, **SMALL
+        )
+        reference = snapshot(one_call, "t")
+    monkeypatch.setattr(ingest.pipeline, "EMBED_CALL_CHUNKS", 4)
+    calls: list[int] = []
+    real = type(minilm).encode_documents
+
+    def counting(self, texts):
+        calls.append(len(texts))
+        return real(self, texts)
+
+    monkeypatch.setattr(type(minilm), "encode_documents", counting)
+    events: list[tuple[str, int, int]] = []
+    with open_store(path=tmp_path / "calls") as store:
+        r = ingest_folder(root, index="t", encoders=[minilm, minilm_causal], store=store, workers=0,
+                          progress=lambda *e: events.append(e), **SMALL)  # fmt: skip
+        assert_same_points(reference, snapshot(store, "t"))
+    n = r.chunks
+    assert n > 8 and max(calls) == 4 and sum(calls) == 2 * n  # both encoders, 4 at a time
+    embed = [(done, total) for stage, done, total in events if stage == "embed"]
+    assert embed[-1] == (2 * n, 2 * n)
+    assert len({done for done, _ in embed}) >= n // 2  # moved at every call, not once at the end
+
+
 _PARSE_JOB = ingest.workers.parse_job
 
 
