@@ -154,6 +154,9 @@ def _timing_line(result: DatasetResult) -> str:
         t = e.timings
         if not t:
             continue
+        if "ingest" not in t:  # an index you ingested yourself: only the queries ran
+            parts.append(f"{e.encoder}: queries {t.get('queries', 0.0):.1f} s")
+            continue
         embed = e.ingest.get("timings", {}).get("embed")
         of_which = f", of which embedding {embed:.1f} s" if embed else ""
         parts.append(
@@ -173,6 +176,14 @@ def markdown_report(result: DatasetResult) -> str:
     )
     if "a" in s and "b" in s:  # two saved runs (diffsearch eval --compare)
         setup = f"A = `{s['a']}`, B = `{s['b']}`, queries in both."
+    elif "judgments" in s:  # your own judged queries on an index you ingested
+        ranked = (
+            "whole documents" if s.get("chunking") == "whole" else "documents by their best chunk"
+        )
+        setup = (
+            f"your judgements `{s['judgments']}` on index `{s.get('index', '')}` "
+            f"(chunking `{s.get('chunking')}`, {ranked}), top {s.get('k', 100)} per query."
+        )
     else:
         setup = (
             f"chunking `{s.get('chunking', 'whole')}`, long inputs "

@@ -155,23 +155,21 @@ class Evaluator:
             "timings": summary.get("timings", {}),
         }
 
-    def search(self, dataset: Dataset, index: str, encoder: str) -> dict[str, Hits]:
+    def search(self, dataset: Dataset, index: str, encoder: str, level: str) -> dict[str, Hits]:
         """Run every query of ``dataset``; ``{query_id: [(doc_id, score), ...]}`` best first.
 
-        With ``whole`` chunking each document is one chunk, so chunk-level search already
-        ranks documents (one query, no over-fetching); with ``tokens`` chunking the best chunk
-        per document scores it (``level="doc"``).
+        ``level`` is ``chunk`` for indexes of whole documents (one chunk each: chunk-level
+        search already ranks documents) and ``doc`` otherwise (the best chunk scores a document).
         """
         qids = list(dataset.queries)
         run: dict[str, Hits] = {}
-        level = "chunk" if self.options.chunking == "whole" else "doc"
         step = max(1, self.options.query_batch)
         for start in range(0, len(qids), step):
             batch = qids[start : start + step]
             results = self.service.search_many(
                 [dataset.queries[q] for q in batch],
                 index=index,
-                encoder=self.encoder(encoder).name,
+                encoder=encoder,
                 k=self.options.k,
                 level=level,
                 instruction=self.options.instruction,
@@ -188,6 +186,7 @@ class Evaluator:
         opts = self.options
         metrics = list(metrics or opts.metrics)
         index = opts.index_name(dataset.name)
+        level = "chunk" if opts.chunking == "whole" else "doc"
         results = []
         for name in opts.encoders:
             t0 = time.perf_counter()
@@ -199,38 +198,78 @@ class Evaluator:
                 f"{dataset.name}: {name}: {ing['embedded']:,} embedded, {ing['unchanged']:,} reused "
                 f"({ing['seconds']:.1f} s); running {len(dataset.queries):,} queries"
             )
-            t1 = time.perf_counter()
-            run = self.search(dataset, index, name)
-            t2 = time.perf_counter()
-            scores = {q: {d: s for d, s in hits} for q, hits in run.items()}
-            per_query = evaluate(scores, dataset.qrels, metrics)
-            means = mean_scores(per_query, metrics)
-            self.log(
-                f"{dataset.name}: {name}: " + ", ".join(f"{m} {v:.4f}" for m, v in means.items())
-            )
             results.append(
-                EncoderResult(
-                    encoder=name,
-                    per_query=per_query,
-                    means=means,
-                    run=run,
-                    ingest=ing,
-                    timings={"ingest": ing["seconds"], "queries": t2 - t1, "total": t2 - t0},
-                )
+                self._score(dataset, index, name, self.encoder(name).name, level, metrics, ing, t0)
             )
-        scored = len(results[0].per_query) if results else 0
+        settings = {"index": index, "chunking": opts.chunking, "long_policy": opts.long_policy}
+        return self._result(dataset, len(dataset.corpus), results, metrics, settings)
+
+    def evaluate_index(
+        self, dataset: Dataset, index: str, metrics: Sequence[str] | None = None
+    ) -> DatasetResult:
+        """Score encoders of an index you ingested on your own judged queries (no ingest).
+
+        ``dataset`` comes from :func:`search.evaluation.judgments.load_judgments` (queries and
+        qrels by document id, no corpus). Documents are ranked by their best chunk unless the
+        index holds whole documents.
+        """
+        info = self.store.index_info(index)
+        for name in self.options.encoders:  # every encoder is checked before any query runs
+            self.service.encoder_info(index, name)
+        metrics = list(metrics or self.options.metrics)
+        level = "chunk" if info.chunking.get("mode") == "whole" else "doc"
+        results = []
+        for name in self.options.encoders:
+            self.log(f"{index}: {name}: running {len(dataset.queries):,} judged queries")
+            results.append(
+                self._score(dataset, index, name, name, level, metrics, None, time.perf_counter())
+            )
+        settings = {
+            "index": index, "chunking": info.chunking.get("mode"),
+            "long_policy": {n: info.encoders.get(n, {}).get("long_policy") for n in self.options.encoders},
+        }  # fmt: skip
+        return self._result(dataset, info.documents, results, metrics, settings)
+
+    def _score(
+        self, dataset: Dataset, index: str, label: str, encoder: str, level: str,
+        metrics: list[str], ing: dict[str, Any] | None, t0: float,
+    ) -> EncoderResult:  # fmt: skip
+        t1 = time.perf_counter()
+        run = self.search(dataset, index, encoder, level)
+        t2 = time.perf_counter()
+        scores = {q: {d: s for d, s in hits} for q, hits in run.items()}
+        per_query = evaluate(scores, dataset.qrels, metrics)
+        means = mean_scores(per_query, metrics)
+        self.log(f"{dataset.name}: {label}: " + ", ".join(f"{m} {v:.4f}" for m, v in means.items()))
+        timings = {"queries": t2 - t1, "total": t2 - t0}
+        if ing is not None:
+            timings["ingest"] = ing["seconds"]
+        return EncoderResult(
+            encoder=label,
+            per_query=per_query,
+            means=means,
+            run=run,
+            ingest=ing or {},
+            timings=timings,
+        )
+
+    def _result(
+        self, dataset: Dataset, n_docs: int, results: list[EncoderResult], metrics: list[str],
+        settings: dict[str, Any],
+    ) -> DatasetResult:  # fmt: skip
+        opts = self.options
         result = DatasetResult(
             dataset=dataset.name,
             split=dataset.split,
             metrics=metrics,
-            n_docs=len(dataset.corpus),
-            n_queries=scored,
+            n_docs=n_docs,
+            n_queries=len(results[0].per_query) if results else 0,
             encoders=results,
             settings={
-                "index": index, "chunking": opts.chunking, "long_policy": opts.long_policy, "k": opts.k,
-                "instruction": opts.instruction, "resamples": opts.resamples, "source": dataset.source,
-                "fingerprint": dataset.fingerprint, "queries_run": len(dataset.queries),
-                "store": self.store.location, **dataset.info, **opts.extra,
+                **settings, "k": opts.k, "instruction": opts.instruction, "resamples": opts.resamples,
+                "source": dataset.source, "fingerprint": dataset.fingerprint,
+                "queries_run": len(dataset.queries), "store": self.store.location, **dataset.info,
+                **opts.extra,
             },
         )  # fmt: skip
         result.compare(resamples=opts.resamples, seed=opts.seed)

@@ -59,6 +59,17 @@ def register(sub: Any) -> None:
         help="compare two saved NAME.json runs query by query (no encoding); -e picks the encoder "
         "(one -e: the same in both; two: A's then B's; default: the first of each)",
     )
+    src.add_argument(
+        "--judgments",
+        metavar="FILE",
+        help="your own judged queries (JSONL or TSV, see README) over the documents of --index: "
+        "scores the encoders of an index you ingested, without re-ingesting",
+    )
+    p.add_argument(
+        "--index",
+        help="with --judgments: the index your documents were ingested into (default encoders: "
+        "all of its encoders, in the order they were added)",
+    )
     p.add_argument(
         "-e",
         "--encoder",
@@ -154,9 +165,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"written: {', '.join(str(p) for p in paths.values())}")
         return 0
+    if args.judgments or args.index:
+        return _run_judgments(args, out)
     if not args.beir and not args.synthetic:
         raise SearchError(
-            "say what to evaluate: --beir DIR, --synthetic passkey|needle or --compare A B"
+            "say what to evaluate: --beir DIR, --synthetic passkey|needle, --compare A B, "
+            "or --judgments FILE --index NAME"
         )
     if not args.encoders:
         raise SearchError("give at least one encoder: -e minilm -e minilm-causal")
@@ -201,4 +215,43 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(texts))
         print("written: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _run_judgments(args: argparse.Namespace, out: Path) -> int:
+    """``--judgments FILE --index NAME``: your queries, your documents, the index's encoders."""
+    from search.errors import SearchError
+    from search.evaluation.judgments import load_judgments
+    from search.evaluation.report import markdown_report, write_dataset
+    from search.evaluation.runner import EvalOptions, Evaluator
+
+    if not (args.judgments and args.index):
+        raise SearchError(
+            "--judgments FILE and --index NAME go together: the judged queries, and the index "
+            "their documents were ingested into"
+        )
+    if args.beir or args.synthetic:
+        raise SearchError("evaluate --judgments on its own (not with --beir or --synthetic)")
+    t0 = time.perf_counter()
+    store = open_store_from_args(args)
+    try:
+        info = store.index_info(args.index)
+        encoders = list(args.encoders) or list(info.encoders)
+        if not encoders:
+            raise SearchError(f"index {args.index!r} has no encoders yet")
+        options = EvalOptions(encoders=encoders, k=args.k, instruction=args.instruction,
+                              resamples=args.resamples)  # fmt: skip
+        documents = [d.doc_id for d in store.documents(args.index)]
+        dataset = load_judgments(args.judgments, documents, name=args.index)
+        evaluator = Evaluator(store, options, log=_log(args.quiet or args.json), progress=False)
+        result = evaluator.evaluate_index(dataset, args.index)
+    finally:
+        store.close()
+    result.settings["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    paths = write_dataset(result, out)
+    if args.json:
+        print(json.dumps(result.as_dict(per_query=False), indent=1))
+    else:
+        print(markdown_report(result) + f"\nWall time: {result.settings['wall_seconds']:.1f} s\n")
+        print("written: " + ", ".join(str(p) for p in paths.values()))
     return 0
