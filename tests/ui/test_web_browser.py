@@ -248,6 +248,28 @@ def test_upload_ingest_then_find_it(page: Any, server: dict[str, Any]) -> None:
     assert _column_titles(page, "b")[0] == "Quokka field notes"
 
 
+def test_evaluate_your_own_questions(page: Any, server: dict[str, Any]) -> None:
+    """Evaluate tab: upload judged questions about the indexed documents, get the table and plot."""
+    judged = server["root"] / "my-questions.tsv"
+    judged.write_text(
+        f"{QUERY}\tpipeline_text_translation.md\n"
+        "how do I turn speech into text?\tpipeline_audio_transcription.md\n"
+        "write a short summary of a long text\tpipeline_text_summary.md\t2\n",
+        encoding="utf-8",
+    )
+    page.get_by_role("tab", name="Evaluate").click()
+    page.locator("#ds-eval-judgments input[type=file]").set_input_files(str(judged))
+    page.locator("#ds-eval-judgments").get_by_text("my-questions.tsv").first.wait_for()
+    page.locator("#ds-eval-btn").click()
+    table = page.locator("#ds-eval-table table")
+    table.wait_for(timeout=120_000)
+    text = table.inner_text()
+    assert "minilm" in text and "minilm-causal" in text and "ndcg@10" in text, text
+    assert "3 queries scored" in page.locator("#ds-eval-table").inner_text()
+    page.locator("#ds-eval-plot img").wait_for()
+    page.get_by_role("tab", name="Search").click()
+
+
 def test_no_request_left_localhost(page: Any, server: dict[str, Any]) -> None:
     """Offline: no fonts, scripts or analytics from anywhere but the UI's own server."""
     assert server["requests"], "no requests were recorded"

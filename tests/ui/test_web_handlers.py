@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,38 @@ def test_evaluate_tab_runs_a_synthetic_task(ctx: WebContext) -> None:
     assert "ds-msg-error" not in view.message, view.message
     assert "passkey" in view.table and "64" in view.table and "128" in view.table
     assert view.plot and Path(view.plot).is_file()
+
+
+def test_evaluate_tab_scores_your_own_questions_on_an_index(
+    ctx: WebContext, tmp_path: Path
+) -> None:
+    from ingest.pipeline import ingest_folder
+
+    docs = tmp_path / "mine"
+    docs.mkdir()
+    (docs / "bread.md").write_text(
+        "# Bread\n\nKnead the dough, let it rise, and bake it in a hot oven."
+    )
+    (docs / "planets.md").write_text(
+        "# Planets\n\nMars and Venus are rocky planets that orbit the sun."
+    )
+    (docs / "football.txt").write_text("A football match lasts ninety minutes with two halves.")
+    ingest_folder(
+        docs, index="mine", encoders=["minilm", "minilm-causal"], store=ctx.store, workers=0
+    )
+    judged = tmp_path / "q.tsv"
+    judged.write_text(
+        "how do I bake bread at home\tbread.md\nwhich planets orbit the sun\tplanets.md\n"
+    )
+    view = ctx.evaluate("judgments", None, None, [], judgments=str(judged), index="mine")
+    assert "ds-msg-error" not in view.message, view.message
+    assert "| minilm | minilm-causal |" in view.table  # no encoder picked: all of the index's
+    assert "| ndcg@10 | 1.0000 |" in view.table and "your judgements" in view.table
+    assert view.plot and Path(view.plot).is_file()
+    judged.write_text("how do I bake bread at home\tbred.md\n")
+    view = ctx.evaluate("judgments", None, None, ["minilm"], judgments=str(judged), index="mine")
+    assert "did you mean 'bread.md'" in html.unescape(view.message)
+    assert "upload a file" in ctx.evaluate("judgments", None, None, [], index="mine").message
+    assert (
+        "pick the index" in ctx.evaluate("judgments", None, None, [], judgments=str(judged)).message
+    )

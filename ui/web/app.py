@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 
 from ui.web import render
+from ui.web.eval_tab import build_eval_tab
 from ui.web.handlers import NONE_CHOICE, WebContext
 
 # Results: click (or Enter on) a hit to open its document; hovering a hit found by both
@@ -357,103 +358,8 @@ def build_app(ctx: WebContext) -> gr.Blocks:
 
             # ---------------------------------------------------------------- Evaluate
             with gr.Tab("Evaluate", id="evaluate"):
-                _build_eval_tab(ctx)
+                build_eval_tab(ctx, _available_encoders())
     return demo
-
-
-def _build_eval_tab(ctx: WebContext) -> None:
-    gr.Markdown(
-        "Score encoders side by side on a BEIR folder from the server's allow-list, or on a "
-        "synthetic long-document task (passkey, needle). The corpus is ingested into an "
-        "`eval-…` index of this store (reused while unchanged), so a re-run is quick.",
-        elem_classes=["ds-help"],
-    )
-    beir = ctx.beir_choices()
-    with gr.Row():
-        source = gr.Radio(
-            [("BEIR folder", "beir"), ("Synthetic task", "synthetic")],
-            value="beir" if beir else "synthetic",
-            label="Evaluate on",
-            scale=1,
-            min_width=240,
-            elem_id="ds-eval-source",
-        )
-        encs = gr.Dropdown(
-            _available_encoders(),
-            value=[n for _, n in _available_encoders()][:2],
-            multiselect=True,
-            label="Encoders (the first is the baseline)",
-            scale=3,
-            elem_id="ds-eval-encoders",
-        )
-        chunking = gr.Radio(
-            [("Whole documents", "whole"), ("Token chunks", "tokens")],
-            value="whole", label="Chunking", scale=1, min_width=240,
-        )  # fmt: skip
-    with gr.Row(visible=bool(beir)) as beir_row:
-        folder = gr.Dropdown(
-            beir,
-            value=beir[0] if beir else None,
-            label="BEIR folder (allow-list)",
-            info=None
-            if beir
-            else "Start the UI with --allow-dir DIR (a BEIR folder or a folder of them).",
-            scale=3,
-            elem_id="ds-eval-folder",
-        )
-        max_q = gr.Number(50, label="Only the first N queries", precision=0, minimum=1, scale=1)
-    with gr.Row(visible=not beir) as synth_row:
-        task = gr.Dropdown(
-            [("passkey (find the document holding a number)", "passkey"),
-             ("needle (find the document holding a sentence)", "needle")],
-            value="passkey", label="Synthetic task", scale=3, elem_id="ds-eval-task",
-        )  # fmt: skip
-        lengths = gr.Textbox(
-            "256,512,1024", label="Document lengths (tokens)", scale=2, elem_id="ds-eval-lengths"
-        )
-        n_docs = gr.Number(
-            20,
-            label="Documents per length",
-            precision=0,
-            minimum=1,
-            scale=1,
-            elem_id="ds-eval-docs",
-        )
-        n_q = gr.Number(
-            10,
-            label="Queries per length",
-            precision=0,
-            minimum=1,
-            scale=1,
-            elem_id="ds-eval-queries",
-        )
-    source.change(
-        lambda v: (gr.update(visible=v == "beir"), gr.update(visible=v != "beir")),
-        inputs=[source],
-        outputs=[beir_row, synth_row],
-    )
-    run = gr.Button("Run evaluation", variant="primary", elem_id="ds-eval-btn")
-    status = gr.HTML("", elem_id="ds-eval-status", js_on_load=None, min_height=60)
-    with gr.Row():
-        table = gr.Markdown("", elem_id="ds-eval-table")
-    plot = gr.Image(
-        label="Plot", type="filepath", visible=False, elem_id="ds-eval-plot", buttons=[]
-    )
-
-    def do_eval(src, fld, tsk, e, mq, lens, nd, nq, chk, progress=gr.Progress()):  # noqa: B008
-        progress(None, desc="Starting")
-        view = ctx.evaluate(
-            src, fld, tsk, e, max_queries=mq, lengths=lens, n_docs=nd, n_queries=nq, chunking=chk,
-            on_log=lambda line: progress(None, desc=line),
-        )  # fmt: skip
-        return view.message, view.table, gr.update(value=view.plot, visible=bool(view.plot))
-
-    run.click(
-        do_eval,
-        inputs=[source, folder, task, encs, max_q, lengths, n_docs, n_q, chunking],
-        outputs=[status, table, plot],
-        show_progress_on=[status],
-    )
 
 
 def launch(ctx: WebContext, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False) -> None:

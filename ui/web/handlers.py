@@ -407,55 +407,43 @@ class WebContext:
         n_docs: float | int | None = 20,
         n_queries: float | int | None = 10,
         chunking: str = "whole",
+        judgments: str | None = None,
+        index: str | None = None,
         on_log: Callable[[str], None] | None = None,
     ) -> EvalView:
-        """Run an evaluation in this process; the table as Markdown and the plot as a PNG path."""
-        try:
-            from search.errors import SearchError
-            from search.evaluation.report import markdown_report, synthetic_table, write_dataset
-            from search.evaluation.runner import EvalOptions, Evaluator, run_beir, run_synthetic
+        """Run an evaluation in this process; the table as Markdown and the plot as a PNG path.
 
-            encs = [e for e in (encoders or []) if e]
-            if not encs:
-                raise SearchError("pick at least one encoder (two to compare them)")
-            options = EvalOptions(encoders=encs, chunking=chunking or "whole")
-            out = (
-                self.upload_dir.parent
-                / (self.upload_dir.name + "-eval")
-                / time.strftime("%Y%m%d-%H%M%S")
-            )
-            log_fn = on_log or (lambda _line: None)
+        ``source`` is ``beir`` (a folder of the allow-list), ``synthetic`` (passkey or needle)
+        or ``judgments`` (an uploaded file of your own judged queries over ``index``; no
+        encoders picked means all of the index's).
+        """
+        from ui.web import evaluation
+
+        out = (
+            self.upload_dir.parent
+            / (self.upload_dir.name + "-eval")
+            / time.strftime("%Y%m%d-%H%M%S")
+        )
+        log_fn = on_log or (lambda _line: None)
+        encs = [e for e in (encoders or []) if e]
+        try:
             with self.write_lock:
-                evaluator = Evaluator(self.store, options, log=log_fn, progress=False)
-                if source == "beir":
-                    if not beir_folder or beir_folder not in self.beir_choices():
-                        raise SearchError(
-                            "pick a BEIR folder from the list (start the UI with --allow-dir DIR "
-                            "to offer one)"
-                        )
-                    folder = self.allowed_dir(beir_folder)
-                    mq = int(max_queries) if max_queries else None
-                    result, _ = run_beir(evaluator, folder, max_queries=mq)
-                    paths = write_dataset(result, out)
-                    table = markdown_report(result)
-                else:
-                    if task not in ("passkey", "needle"):
-                        raise SearchError("pick a synthetic task: passkey or needle")
-                    try:
-                        lens = [int(x) for x in (lengths or "").replace(" ", "").split(",") if x]
-                    except ValueError:
-                        raise SearchError(
-                            "lengths are whole numbers separated by commas, e.g. 256,512"
-                        ) from None
-                    if not lens or any(n < 32 for n in lens):
-                        raise SearchError("give at least one length of 32 tokens or more")
-                    nd, nq = int(n_docs or 20), int(n_queries or 10)
-                    if nd < 1 or not 1 <= nq <= nd:
-                        raise SearchError("need at least 1 document and 1 to that many queries")
-                    results, paths = run_synthetic(
-                        evaluator, task, lens, n_docs=nd, n_queries=nq, out=out
+                if source == "judgments":
+                    table, paths = evaluation.judged(
+                        self.store, judgments, index, encs, out, log_fn
                     )
-                    table = f"### {task}: Acc@1 by document length\n\n{synthetic_table(results)}\n"
+                elif source == "beir":
+                    allowed = (
+                        self.allowed_dir(beir_folder)
+                        if beir_folder in self.beir_choices()
+                        else None
+                    )
+                    table, paths = evaluation.beir(
+                        self.store, allowed, encs, chunking, max_queries, out, log_fn
+                    )
+                else:
+                    table, paths = evaluation.synthetic(self.store, task, encs, chunking, lengths,
+                                                        n_docs, n_queries, out, log_fn)  # fmt: skip
         except Exception as exc:
             return EvalView("", None, error_html(exc, "run the evaluation"))
         png = paths.get("png")
