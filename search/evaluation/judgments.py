@@ -1,6 +1,7 @@
 """Your own judged queries over an index you ingested: the file formats and their checks.
 
-JSONL, one query per line (``id`` optional; grades are whole numbers >= 1, default 1)::
+JSONL, one query per line (``id`` optional; grades are whole numbers >= 1, default 1; a query
+whose ``relevant`` is empty was judged to have no relevant document and is not scored)::
 
     {"query": "how do I rotate the API keys?", "relevant": ["security/keys.md"]}
     {"id": "q7", "query": "which stores scale past 20k chunks?", "relevant": {"ops/qdrant.md": 2, "faq/*.md": 1}}
@@ -57,6 +58,8 @@ def load_judgments(path: str | Path, documents: Sequence[str], *, name: str) -> 
     qrels: dict[str, dict[str, int]] = {}
     unknown: list[str] = []
     for qid, text, refs in rows:
+        if not refs:  # nothing relevant: no score can be computed for it
+            continue
         judged = qrels.setdefault(qid, {})
         queries[qid] = text
         for ref, grade in refs:
@@ -110,6 +113,8 @@ def _jsonl(raw: str, path: Path) -> Iterator[Row]:
 
 
 def _relevant(value: Any, where: str) -> list[tuple[str, int]]:
+    if value == {} or value == []:  # judged: nothing relevant (kept by `diffsearch judge`)
+        return []
     if isinstance(value, str):
         value = [value]
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
