@@ -83,21 +83,36 @@ def judged_questions(path: str | Path) -> set[str]:
     p = Path(path)
     if not p.is_file():
         return set()
-    out = set()
-    for line in p.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and isinstance(row.get("query"), str):
-                out.add(row["query"].strip())
-    return out
+    found = (_question_of(line) for line in p.read_text(encoding="utf-8").splitlines())
+    return {q for q in found if q is not None}
 
 
-def append_judgement(path: str | Path, question: str, relevant: dict[str, int]) -> None:
-    """Add one judged question to the JSONL file (created if needed), flushed at once."""
+def _question_of(line: str) -> str | None:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(row, dict) and isinstance(row.get("query"), str):
+        return str(row["query"]).strip()
+    return None
+
+
+def append_judgement(
+    path: str | Path, question: str, relevant: dict[str, int], *, replace: bool = False
+) -> None:
+    """Add one judged question to the JSONL file (created if needed), flushed at once.
+
+    Args:
+        replace: Drop the question's earlier lines first (judged again), so that it is scored
+            once. The file is rewritten through a temporary file and an atomic rename.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    if replace and p.is_file():
+        keep = [line for line in p.read_text(encoding="utf-8").splitlines(keepends=True)
+                if _question_of(line) != question.strip()]  # fmt: skip
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text("".join(keep), encoding="utf-8")
+        tmp.replace(p)
     with p.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"query": question, "relevant": relevant}, ensure_ascii=False) + "\n")

@@ -61,6 +61,10 @@ def test_judgements_file_append_and_resume(tmp_path: Path) -> None:
         {"query": "first?", "relevant": {"a.md": 1}},
         {"query": "second?", "relevant": {}},
     ]
+    append_judgement(path, "first?", {"b.md": 2}, replace=True)  # judged again: one line for it
+    lines = path.read_text().splitlines()
+    assert lines[0] == json.dumps({"query": "second?", "relevant": {}}) and lines[1] == "not json"
+    assert json.loads(lines[2]) == {"query": "first?", "relevant": {"b.md": 2}} and len(lines) == 3
 
 
 QUESTIONS = [

@@ -270,6 +270,35 @@ def test_evaluate_your_own_questions(page: Any, server: dict[str, Any]) -> None:
     page.get_by_role("tab", name="Search").click()
 
 
+def test_judge_then_evaluate_without_a_file(page: Any, server: dict[str, Any]) -> None:
+    """Judge tab: a question's blind pool, tick the right document, save; Evaluate scores it."""
+    page.get_by_role("tab", name="Judge").click()
+    box = page.locator("#ds-judge-question textarea, #ds-judge-question input").first
+    box.fill(QUERY)
+    page.locator("#ds-judge-show").click()
+    page.locator("#ds-judge-pool .ds-judge-card").first.wait_for()
+    assert page.locator("#ds-judge-pool .ds-badge").count() == 0  # blind: no encoder marks
+    page.locator("#ds-judge-relevant").get_by_label(
+        "pipeline_text_translation.md", exact=False
+    ).check()
+    page.locator("#ds-judge-save").click()
+    page.locator("#ds-judge-status .ds-msg-ok").wait_for()
+    assert "1 relevant" in page.locator("#ds-judge-status").inner_text()
+    shots = server["root"]
+    page.screenshot(path=str(shots / "judge.png"), full_page=True, animations="disabled")
+
+    page.get_by_role("tab", name="Evaluate").click()
+    clear = page.locator("#ds-eval-judgments button[aria-label='Clear']")
+    if clear.count():  # the earlier test's upload is still there: remove it to use the Judge file
+        clear.first.click()
+    page.locator("#ds-eval-btn").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#ds-eval-table') || {}).innerText?.includes('1 queries scored')"
+    )
+    assert "-judgments/docs.jsonl" in page.locator("#ds-eval-table").inner_text()  # the Judge file
+    page.get_by_role("tab", name="Search").click()
+
+
 def test_no_request_left_localhost(page: Any, server: dict[str, Any]) -> None:
     """Offline: no fonts, scripts or analytics from anywhere but the UI's own server."""
     assert server["requests"], "no requests were recorded"

@@ -178,3 +178,44 @@ def test_evaluate_tab_scores_your_own_questions_on_an_index(
     assert (
         "pick the index" in ctx.evaluate("judgments", None, None, [], judgments=str(judged)).message
     )
+
+
+def test_judge_tab_pools_blind_saves_and_feeds_the_evaluate_tab(
+    ctx: WebContext, tmp_path: Path
+) -> None:
+    from ingest.pipeline import ingest_folder
+    from search.judging import judged_questions
+    from ui.web import judge
+
+    docs = tmp_path / "mine"
+    docs.mkdir()
+    (docs / "bread.md").write_text(
+        "# Bread\n\nKnead the dough, let it rise, and bake it in a hot oven."
+    )
+    (docs / "planets.md").write_text(
+        "# Planets\n\nMars and Venus are rocky planets that orbit the sun."
+    )
+    ingest_folder(
+        docs, index="mine", encoders=["minilm", "minilm-causal"], store=ctx.store, workers=0
+    )
+    pool = judge.candidates(ctx, "mine", [], 5, "how do I bake bread at home")
+    assert sorted(d for _, d in pool.choices) == ["bread.md", "planets.md"]
+    assert "minilm, minilm-causal" in pool.html and "<mark>bread</mark>" in pool.html.lower()
+    assert "B #" not in pool.html and "ds-side" not in pool.html  # nothing tells the encoders apart
+    msg, path = judge.save(
+        ctx, "mine", "how do I bake bread at home", ["bread.md", "not-indexed.md"]
+    )
+    assert "1 relevant" in msg and judged_questions(path) == {"how do I bake bread at home"}
+    assert (
+        "judged before" in judge.candidates(ctx, "mine", [], 5, "how do I bake bread at home").html
+    )
+    judge.save(ctx, "mine", "which planets orbit the sun", ["planets.md"])
+    view = ctx.evaluate(
+        "judgments", None, None, [], index="mine"
+    )  # nothing uploaded: the collected file
+    assert "ds-msg-error" not in view.message, view.message
+    assert "2 queries scored" in view.table and "| ndcg@10 | 1.0000 |" in view.table
+    with pytest.raises(Exception, match="question is empty"):
+        judge.candidates(ctx, "mine", [], 5, "  ")
+    evil = judge.judgments_path(ctx, "../evil")
+    assert evil.name == "_evil.jsonl" and evil.parent == judge.judgments_path(ctx, "mine").parent

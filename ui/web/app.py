@@ -1,4 +1,4 @@
-"""The Gradio Blocks app: Search, Ingest and Evaluate tabs over one open store.
+"""The Gradio Blocks app: Search, Ingest, Judge and Evaluate tabs over one open store.
 
 Thin by design: every action calls :class:`ui.web.handlers.WebContext`, which calls the search,
 ingest and evaluation services and renders HTML with :mod:`ui.web.render`. Offline: analytics
@@ -21,6 +21,7 @@ import gradio as gr
 from ui.web import render
 from ui.web.eval_tab import build_eval_tab
 from ui.web.handlers import NONE_CHOICE, WebContext
+from ui.web.judge_tab import build_judge_tab
 
 # Results: click (or Enter on) a hit to open its document; hovering a hit found by both
 # encoders outlines its twin in the other column.
@@ -355,6 +356,10 @@ def build_app(ctx: WebContext) -> gr.Blocks:
                     inputs=[ing_index],
                     outputs=[ing_encs],
                 )
+
+            # ---------------------------------------------------------------- Judge
+            with gr.Tab("Judge", id="judge"):
+                build_judge_tab(ctx, _available_encoders())
 
             # ---------------------------------------------------------------- Evaluate
             with gr.Tab("Evaluate", id="evaluate"):

@@ -58,20 +58,24 @@ def synthetic(
 
 def judged(
     store: Any, judgments: str | None, index: str | None, encoders: Sequence[str], out: Path,
-    log: Log,
+    log: Log, collected: Path | None = None,
 ) -> tuple[str, dict[str, Path]]:  # fmt: skip
-    """Your own judged queries (an uploaded JSONL/TSV file) over an index of this store."""
+    """Your own judged queries over an index of this store: an uploaded JSONL/TSV file, else
+    the ``collected`` file the Judge tab wrote for that index."""
     from search.errors import SearchError
     from search.evaluation.judgments import load_judgments
     from search.evaluation.report import markdown_report, write_dataset
     from search.evaluation.runner import EvalOptions, Evaluator
 
-    if not judgments:
-        raise SearchError(
-            "upload a file of judged queries (.jsonl or .tsv; the format is in the help above)"
-        )
     if not index:
         raise SearchError("pick the index your documents were ingested into")
+    if not judgments and collected is not None and collected.is_file():
+        judgments = str(collected)
+    if not judgments:
+        raise SearchError(
+            "upload a file of judged questions (.jsonl or .tsv; the format is in the help above), "
+            "or judge some questions on the Judge tab first"
+        )
     info = store.index_info(index)
     names = list(encoders) or list(info.encoders)
     if not names:

@@ -417,7 +417,7 @@ class WebContext:
         or ``judgments`` (an uploaded file of your own judged queries over ``index``; no
         encoders picked means all of the index's).
         """
-        from ui.web import evaluation
+        from ui.web import evaluation, judge
 
         out = (
             self.upload_dir.parent
@@ -429,8 +429,9 @@ class WebContext:
         try:
             with self.write_lock:
                 if source == "judgments":
+                    collected = judge.judgments_path(self, index) if index else None
                     table, paths = evaluation.judged(
-                        self.store, judgments, index, encs, out, log_fn
+                        self.store, judgments, index, encs, out, log_fn, collected
                     )
                 elif source == "beir":
                     allowed = (

@@ -149,6 +149,11 @@ footer { display: none !important; }
 .ds-failures td, .ds-failures th { border-bottom: 1px solid var(--ds-line) !important; padding: 4px 8px; text-align: left; }
 .ds-help { color: var(--ds-muted); font-size: 0.88rem; }
 
+/* Judge tab: the blind pool */
+.ds-judge-list { display: grid; gap: 8px; margin-top: 6px; }
+.ds-judge-card { border: 1px solid var(--ds-line); border-radius: 10px; padding: 9px 12px 10px;
+  background: var(--ds-card); }
+
 /* which encoder a card belongs to: shown only where the two columns stack into one */
 .ds-side-mark { display: none; place-items: center; flex: none; width: 18px; height: 18px;
   border-radius: 50%; color: #fff; font-weight: 700; font-size: 0.68rem; }

@@ -1,0 +1,100 @@
+"""The Judge tab's actions: a blind pool of candidates for a question, and saving the marks.
+
+Marks are appended to ``<upload dir>-judgments/<index>.jsonl`` on the server (the format
+``diffsearch eval --judgments`` reads); the Evaluate tab scores that file when nothing is
+uploaded. Nothing here reads a path sent by the browser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ui.web import render
+
+
+@dataclass
+class Pool:
+    """What the page shows for one question: the candidates' HTML and the checkbox choices."""
+
+    html: str
+    choices: list[tuple[str, str]]  # (label, doc_id)
+    message: str = ""
+
+
+def judgments_path(ctx: Any, index: str) -> Path:
+    """The server-side judgements file of ``index`` (a safe file name)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in index).strip(".") or "index"
+    return ctx.upload_dir.parent / (ctx.upload_dir.name + "-judgments") / f"{safe}.jsonl"
+
+
+def candidates(
+    ctx: Any, index: str | None, encoders: list[str] | None, k: Any, question: str | None
+) -> Pool:
+    """The top ``k`` documents of each encoder, pooled in a blind order.
+
+    Raises:
+        SearchError (and the service's errors): no index, empty question, unknown encoder.
+    """
+    from search.errors import SearchError
+    from search.judging import pool
+
+    question = (question or "").strip()
+    if not index:
+        raise SearchError("pick the index your documents are in")
+    if not question:
+        raise SearchError("the question is empty: type what you would ask your documents")
+    names = [e for e in (encoders or []) if e] or list(ctx.store.index_info(index).encoders)
+    results = [ctx.service.search(question, index=index, encoder=e, k=int(k or 10)) for e in names]
+    pooled = pool(results, question)
+    done = _already(ctx, index, question)
+    cards = "".join(
+        f'<article class="ds-judge-card"><div class="ds-hit-top"><span class="ds-rank">{i}</span>'
+        f'<span class="ds-title">{render.esc(c.title)}</span></div>'
+        f'<div class="ds-meta"><span class="ds-source">{render.esc(c.doc_id)}</span></div>'
+        + "".join(f'<p class="ds-snippet">{render.snippet(t, question)}</p>' for t in c.snippets)
+        + "</article>"
+        for i, c in enumerate(pooled, 1)
+    )
+    head = (
+        f'<div class="ds-help">{len(pooled)} documents from the top {int(k or 10)} of '
+        f"{render.esc(', '.join(names))}, in an order that does not tell which encoder found "
+        "which. Tick the ones that answer the question, then save.</div>"
+    )
+    note = (
+        render.message("This question was judged before; saving replaces those marks.", "info")
+        if done
+        else ""
+    )
+    return Pool(note + head + f'<div class="ds-judge-list">{cards}</div>',
+                [(f"{i}. {c.title} ({c.doc_id})", c.doc_id) for i, c in enumerate(pooled, 1)])  # fmt: skip
+
+
+def save(
+    ctx: Any, index: str | None, question: str | None, relevant: list[str] | None
+) -> tuple[str, str]:
+    """Append the marks; returns (message, path of the judgements file)."""
+    from search.errors import SearchError
+    from search.judging import append_judgement, judged_questions
+
+    question = (question or "").strip()
+    if not index or not question:
+        raise SearchError("show the candidates for a question first")
+    known = {d.doc_id for d in ctx.store.documents(index)}
+    picked = [d for d in (relevant or []) if d in known]
+    path = judgments_path(ctx, index)
+    append_judgement(path, question, {d: 1 for d in picked}, replace=True)
+    n = len(judged_questions(path))
+    what = f"{len(picked)} relevant" if picked else "none relevant"
+    return (
+        render.message(f"Saved ({what}). {n} question{'s' if n != 1 else ''} judged for index {index}; the Evaluate "
+                       "tab scores them when no file is uploaded.", "ok"),
+        str(path),
+    )  # fmt: skip
+
+
+def _already(ctx: Any, index: str, question: str) -> bool:
+    from search.judging import judged_questions
+
+    return question in judged_questions(judgments_path(ctx, index))
