@@ -145,9 +145,8 @@ def test_evaluate_tab_runs_a_synthetic_task(ctx: WebContext) -> None:
     assert view.plot and Path(view.plot).is_file()
 
 
-def test_evaluate_tab_scores_your_own_questions_on_an_index(
-    ctx: WebContext, tmp_path: Path
-) -> None:
+def _ingest_mine(ctx: WebContext, tmp_path: Path) -> None:
+    """Index ``mine``: three short documents, MiniLM and its causal ablation."""
     from ingest.pipeline import ingest_folder
 
     docs = tmp_path / "mine"
@@ -162,6 +161,12 @@ def test_evaluate_tab_scores_your_own_questions_on_an_index(
     ingest_folder(
         docs, index="mine", encoders=["minilm", "minilm-causal"], store=ctx.store, workers=0
     )
+
+
+def test_evaluate_tab_scores_your_own_questions_on_an_index(
+    ctx: WebContext, tmp_path: Path
+) -> None:
+    _ingest_mine(ctx, tmp_path)
     judged = tmp_path / "q.tsv"
     judged.write_text(
         "how do I bake bread at home\tbread.md\nwhich planets orbit the sun\tplanets.md\n"
@@ -183,23 +188,12 @@ def test_evaluate_tab_scores_your_own_questions_on_an_index(
 def test_judge_tab_pools_blind_saves_and_feeds_the_evaluate_tab(
     ctx: WebContext, tmp_path: Path
 ) -> None:
-    from ingest.pipeline import ingest_folder
     from search.judging import judged_questions
     from ui.web import judge
 
-    docs = tmp_path / "mine"
-    docs.mkdir()
-    (docs / "bread.md").write_text(
-        "# Bread\n\nKnead the dough, let it rise, and bake it in a hot oven."
-    )
-    (docs / "planets.md").write_text(
-        "# Planets\n\nMars and Venus are rocky planets that orbit the sun."
-    )
-    ingest_folder(
-        docs, index="mine", encoders=["minilm", "minilm-causal"], store=ctx.store, workers=0
-    )
+    _ingest_mine(ctx, tmp_path)
     pool = judge.candidates(ctx, "mine", [], 5, "how do I bake bread at home")
-    assert sorted(d for _, d in pool.choices) == ["bread.md", "planets.md"]
+    assert sorted(d for _, d in pool.choices) == ["bread.md", "football.txt", "planets.md"]
     assert "minilm, minilm-causal" in pool.html and "<mark>bread</mark>" in pool.html.lower()
     assert "B #" not in pool.html and "ds-side" not in pool.html  # nothing tells the encoders apart
     msg, path = judge.save(
