@@ -143,3 +143,14 @@ def test_cli_errors_are_one_line(
         and "diffsearch ingest DIR --index demo -e qwen2.5" in err
     )
     assert not (tmp_path / "out").exists()  # refused before any query ran
+
+
+def test_the_demo_questions_name_real_example_documents() -> None:
+    """`make demo` scores examples/questions.jsonl on examples/docs: every name must resolve."""
+    root = Path(__file__).resolve().parents[3] / "examples"
+    docs = sorted(p.name for p in (root / "docs").iterdir() if p.is_file())
+    ds = load_judgments(root / "questions.jsonl", docs, name="demo")
+    assert len(ds.queries) == 10
+    assert {d for rel in ds.qrels.values() for d in rel} == set(
+        docs
+    )  # every document is asked about
