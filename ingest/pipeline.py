@@ -454,7 +454,9 @@ class _Run:
             parts.append(encoder.encode_documents(texts[start : start + EMBED_CALL_CHUNKS]))
             self.report.add_time("embed", time.perf_counter() - t)
             self.progress.advance("embed", len(parts[-1]))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.zeros((0, encoder.info.dim), np.float32)
 
     def _write(self, docs: list[DocumentWrite]) -> None:
         if not docs:
