@@ -7,11 +7,16 @@ uploaded. Nothing here reads a path sent by the browser.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ui.web import render
+
+# Saves rewrite the file when a question is judged again: one at a time (not the store's write
+# lock, which an ingest may hold for minutes).
+_SAVE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -84,8 +89,9 @@ def save(
     known = {d.doc_id for d in ctx.store.documents(index)}
     picked = [d for d in (relevant or []) if d in known]
     path = judgments_path(ctx, index)
-    append_judgement(path, question, {d: 1 for d in picked}, replace=True)
-    n = len(judged_questions(path))
+    with _SAVE_LOCK:
+        append_judgement(path, question, {d: 1 for d in picked}, replace=True)
+        n = len(judged_questions(path))
     what = f"{len(picked)} relevant" if picked else "none relevant"
     return (
         render.message(f"Saved ({what}). {n} question{'s' if n != 1 else ''} judged for index {index}; the Evaluate "
