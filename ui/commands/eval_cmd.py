@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     """Add ``diffsearch eval`` to the subcommands."""
     p = sub.add_parser(
         "eval",
-        help="score encoders side by side on BEIR folders or synthetic passkey/needle tasks",
+        help="score encoders side by side on your judged questions, BEIR folders or synthetic tasks",
         description=(
             "Ingest a benchmark through the same pipeline as your documents (an index per dataset, "
             "reused when unchanged), run every query, score nDCG@10, Recall@100, MRR@10, MAP@100 "

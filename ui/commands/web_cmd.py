@@ -13,7 +13,7 @@ from ui.options import add_model_args, add_store_args, open_store_from_args
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "ui",
-        help="open the web UI: compare two encoders side by side, ingest, evaluate",
+        help="open the web UI: compare two encoders side by side, ingest, judge, evaluate",
         description=(
             "Serve the diffsearch web UI. It opens the store once and runs ingest and "
             "evaluation in its own process, so an embedded store is never contended."
