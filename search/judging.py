@@ -57,6 +57,25 @@ def pool(results: Sequence[Any], question: str) -> list[Candidate]:
     return [Candidate(d, found[d][0], tuple(sorted(found[d][1]))) for d in order]
 
 
+def pool_encoders(service: Any, index: str, encoders: Sequence[str] = ()) -> list[str]:
+    """The encoders to pool: those given, else all of the index's; each checked against it.
+
+    Raises:
+        IndexNotFoundError, EncoderNotInIndexError: With the command that fixes it.
+    """
+    names = list(encoders) or list(service.index(index).encoders)
+    for name in names:
+        service.encoder_info(index, name)
+    return names
+
+
+def pooled(
+    service: Any, index: str, question: str, encoders: Sequence[str], k: int
+) -> list[Candidate]:
+    """The blind pool of ``encoders``' top ``k`` documents for ``question`` (a SearchService)."""
+    return pool([service.search(question, index=index, encoder=e, k=k) for e in encoders], question)
+
+
 def parse_marks(text: str, n: int) -> dict[int, int]:
     """``"1 3:2, 4"`` -> ``{1: 1, 3: 2, 4: 1}``: candidate numbers (1-based) and grades.
 

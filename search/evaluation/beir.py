@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from search.errors import SearchError
 
@@ -64,16 +65,30 @@ def corpus_fingerprint(corpus: list[Document]) -> str:
     return h.hexdigest()[:12]
 
 
+def jsonl_objects(
+    lines: Iterable[str], path: Path, wanted: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file.
+
+    Raises:
+        SearchError: A line is not JSON, or not an object (``wanted`` says what it should hold).
+    """
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SearchError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise SearchError(f"{path}:{n}: expected an object with {wanted}")
+        yield n, row
+
+
 def _read_jsonl(path: Path) -> Iterator[dict[str, object]]:
     with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SearchError(f"{path}:{n}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "_id" not in row:
+        for n, row in jsonl_objects(fh, path, "an '_id'"):
+            if "_id" not in row:
                 raise SearchError(f"{path}:{n}: expected an object with an '_id'")
             yield row
 

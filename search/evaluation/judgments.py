@@ -20,13 +20,12 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
-from search.evaluation.beir import Dataset
+from search.evaluation.beir import Dataset, jsonl_objects
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -93,15 +92,7 @@ def _is_jsonl(path: Path, raw: str) -> bool:
 
 def _jsonl(raw: str, path: Path) -> Iterator[Row]:
     seen: set[str] = set()
-    for n, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SearchError(f"{path}:{n}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise SearchError(f"{path}:{n}: expected an object with 'query' and 'relevant'")
+    for n, row in jsonl_objects(raw.splitlines(), path, "'query' and 'relevant'"):
         text = row.get("query")
         if not isinstance(text, str) or not text.strip():
             raise SearchError(f"{path}:{n}: 'query' must be a non-empty string")

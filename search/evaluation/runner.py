@@ -214,8 +214,6 @@ class Evaluator:
         index holds whole documents.
         """
         info = self.store.index_info(index)
-        for name in self.options.encoders:  # every encoder is checked before any query runs
-            self.service.encoder_info(index, name)
         metrics = list(metrics or self.options.metrics)
         level = "chunk" if info.chunking.get("mode") == "whole" else "doc"
         results = []
@@ -289,6 +287,32 @@ def run_beir(
     result = evaluator.evaluate(dataset)
     paths = write_dataset(result, out) if out is not None else {}
     return result, paths
+
+
+def run_judgments(
+    store: Store, judgments: str | Path, index: str, *, encoders: Sequence[str] = (),
+    log: Log = _quiet, **options: Any,
+) -> DatasetResult:  # fmt: skip
+    """Score an index's encoders on your judged questions (see :mod:`search.evaluation.judgments`).
+
+    Args:
+        store: The open store holding ``index``.
+        judgments: The JSONL or TSV file.
+        index: The index the documents were ingested into.
+        encoders: Encoders to score (default: all of the index's, in the order they were added).
+        log: Progress lines.
+        **options: Further :class:`EvalOptions` fields (``k``, ``instruction``, ``resamples``).
+    """
+    from search.evaluation.judgments import load_judgments
+
+    names = list(encoders) or list(store.index_info(index).encoders)
+    if not names:
+        raise SearchError(f"index {index!r} has no encoders yet")
+    evaluator = Evaluator(store, EvalOptions(encoders=names, **options), log=log, progress=False)
+    for name in names:  # every encoder is checked before the file is read or a query runs
+        evaluator.service.encoder_info(index, name)
+    dataset = load_judgments(judgments, [d.doc_id for d in store.documents(index)], name=index)
+    return evaluator.evaluate_index(dataset, index)
 
 
 def run_synthetic(

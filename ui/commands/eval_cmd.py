@@ -221,9 +221,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_judgments(args: argparse.Namespace, out: Path) -> int:
     """``--judgments FILE --index NAME``: your queries, your documents, the index's encoders."""
     from search.errors import SearchError
-    from search.evaluation.judgments import load_judgments
     from search.evaluation.report import markdown_report, write_dataset
-    from search.evaluation.runner import EvalOptions, Evaluator
+    from search.evaluation.runner import run_judgments
 
     if not (args.judgments and args.index):
         raise SearchError(
@@ -235,16 +234,10 @@ def _run_judgments(args: argparse.Namespace, out: Path) -> int:
     t0 = time.perf_counter()
     store = open_store_from_args(args)
     try:
-        info = store.index_info(args.index)
-        encoders = list(args.encoders) or list(info.encoders)
-        if not encoders:
-            raise SearchError(f"index {args.index!r} has no encoders yet")
-        options = EvalOptions(encoders=encoders, k=args.k, instruction=args.instruction,
-                              resamples=args.resamples)  # fmt: skip
-        documents = [d.doc_id for d in store.documents(args.index)]
-        dataset = load_judgments(args.judgments, documents, name=args.index)
-        evaluator = Evaluator(store, options, log=_log(args.quiet or args.json), progress=False)
-        result = evaluator.evaluate_index(dataset, args.index)
+        result = run_judgments(
+            store, args.judgments, args.index, encoders=args.encoders, log=_log(args.quiet or args.json),
+            k=args.k, instruction=args.instruction, resamples=args.resamples,
+        )  # fmt: skip
     finally:
         store.close()
     result.settings["wall_seconds"] = round(time.perf_counter() - t0, 2)

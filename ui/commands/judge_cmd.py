@@ -72,7 +72,13 @@ def _show(n: int, total: int, question: str, candidates: list[Any], width: int) 
 def run(args: argparse.Namespace) -> int:
     """The judging loop: show a question's pool, read the marks, append them to --out."""
     from search.errors import SearchError
-    from search.judging import append_judgement, judged_questions, parse_marks, pool
+    from search.judging import (
+        append_judgement,
+        judged_questions,
+        parse_marks,
+        pool_encoders,
+        pooled,
+    )
     from search.service import SearchService
 
     if args.k < 1:
@@ -84,17 +90,11 @@ def run(args: argparse.Namespace) -> int:
     store = open_store_from_args(args)
     try:
         service = SearchService(store)
-        info = store.index_info(args.index)
-        encoders = list(args.encoders) or list(info.encoders)
-        for name in encoders:  # a wrong name is reported before the first question
-            service.encoder_info(args.index, name)
+        encoders = pool_encoders(service, args.index, args.encoders)  # checked before question 1
         print(f"{len(questions)} questions, {len(done & set(questions))} already in {args.out}; "
               f"pooling the top {args.k} of {', '.join(encoders)} (order hides which found what)")  # fmt: skip
         for n, question in enumerate(todo, 1):
-            results = [
-                service.search(question, index=args.index, encoder=e, k=args.k) for e in encoders
-            ]
-            candidates = pool(results, question)
+            candidates = pooled(service, args.index, question, encoders, args.k)
             _show(n, len(todo), question, candidates, args.width)
             while True:
                 try:

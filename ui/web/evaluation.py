@@ -63,9 +63,8 @@ def judged(
     """Your own judged queries over an index of this store: an uploaded JSONL/TSV file, else
     the ``collected`` file the Judge tab wrote for that index."""
     from search.errors import SearchError
-    from search.evaluation.judgments import load_judgments
     from search.evaluation.report import markdown_report, write_dataset
-    from search.evaluation.runner import EvalOptions, Evaluator
+    from search.evaluation.runner import run_judgments
 
     if not index:
         raise SearchError("pick the index your documents were ingested into")
@@ -76,13 +75,7 @@ def judged(
             "upload a file of judged questions (.jsonl or .tsv; the format is in the help above), "
             "or judge some questions on the Judge tab first"
         )
-    info = store.index_info(index)
-    names = list(encoders) or list(info.encoders)
-    if not names:
-        raise SearchError(f"index {index!r} has no encoders yet")
-    dataset = load_judgments(judgments, [d.doc_id for d in store.documents(index)], name=index)
-    evaluator = Evaluator(store, EvalOptions(encoders=names), log=log, progress=False)
-    result = evaluator.evaluate_index(dataset, index)
+    result = run_judgments(store, judgments, index, encoders=encoders, log=log)
     return markdown_report(result), write_dataset(result, out)
 
 

@@ -43,16 +43,15 @@ def candidates(
         SearchError (and the service's errors): no index, empty question, unknown encoder.
     """
     from search.errors import SearchError
-    from search.judging import pool
+    from search.judging import pool_encoders, pooled
 
     question = (question or "").strip()
     if not index:
         raise SearchError("pick the index your documents are in")
     if not question:
         raise SearchError("the question is empty: type what you would ask your documents")
-    names = [e for e in (encoders or []) if e] or list(ctx.store.index_info(index).encoders)
-    results = [ctx.service.search(question, index=index, encoder=e, k=int(k or 10)) for e in names]
-    pooled = pool(results, question)
+    names = pool_encoders(ctx.service, index, [e for e in (encoders or []) if e])
+    pool = pooled(ctx.service, index, question, names, int(k or 10))
     done = _already(ctx, index, question)
     cards = "".join(
         f'<article class="ds-judge-card"><div class="ds-hit-top"><span class="ds-rank">{i}</span>'
@@ -60,10 +59,10 @@ def candidates(
         f'<div class="ds-meta"><span class="ds-source">{render.esc(c.doc_id)}</span></div>'
         + "".join(f'<p class="ds-snippet">{render.snippet(t, question)}</p>' for t in c.snippets)
         + "</article>"
-        for i, c in enumerate(pooled, 1)
+        for i, c in enumerate(pool, 1)
     )
     head = (
-        f'<div class="ds-help">{len(pooled)} documents from the top {int(k or 10)} of '
+        f'<div class="ds-help">{len(pool)} documents from the top {int(k or 10)} of '
         f"{render.esc(', '.join(names))}, in an order that does not tell which encoder found "
         "which. Tick the ones that answer the question, then save.</div>"
     )
@@ -73,7 +72,7 @@ def candidates(
         else ""
     )
     return Pool(note + head + f'<div class="ds-judge-list">{cards}</div>',
-                [(f"{i}. {c.title} ({c.doc_id})", c.doc_id) for i, c in enumerate(pooled, 1)])  # fmt: skip
+                [(f"{i}. {c.title} ({c.doc_id})", c.doc_id) for i, c in enumerate(pool, 1)])  # fmt: skip
 
 
 def save(
