@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from search.errors import QueryError
 
 if TYPE_CHECKING:
-    from search.store import Store, Where
+    from search.records import Where
+    from search.vectorstore import VectorStore
 
 _EXPR = re.compile(r"^\s*(source|filetype|page)\s*(=|==|>=|<=)\s*(.+?)\s*$")
 _RANGE = re.compile(r"^(\d+)\s*\.\.\s*(\d+)$")
@@ -102,12 +103,12 @@ def parse_where(expressions: Iterable[str]) -> Filters:
     return Filters(tuple(source), tuple(filetype), page_min, page_max)
 
 
-def resolve_filters(store: Store, index: str, filters: Filters | Where | None) -> Where | None:
+def resolve_filters(store: VectorStore, index: str, filters: Filters | Where | None) -> Where | None:
     """Turn user filters into the store's pushed-down ``Where`` (``None`` when unfiltered).
 
     A source glob that matches no document gives ``doc_ids=()``: the caller returns no hits.
     """
-    from search.store import Where
+    from search.records import Where
 
     if filters is None:
         return None

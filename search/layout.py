@@ -1,8 +1,10 @@
-"""The store layout contract (docs/architecture.md): names, point ids, records, filters.
+"""The store layout contract (docs/architecture.md): collection names and point ids.
 
 One collection per (index, encoder) ``ds__<index>__<encoder>`` (names sanitized), one unnamed
 cosine vector, the same point ids and payloads in each; ``ds__<index>__meta`` holds the index
 record and one manifest point per document. Point id: uuid5 of (index, doc_id, chunk number).
+The same names and ids in every engine: an Edge shard per collection, a qdrant-client local-mode
+collection, or a server collection. Records and filters are in :mod:`search.records`.
 """
 
 from __future__ import annotations
@@ -11,11 +13,7 @@ import hashlib
 import os
 import re
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from qdrant_client import models
 
 from search.errors import QueryError
 
@@ -72,104 +70,3 @@ def default_store_dir() -> Path:
     """``$XDG_DATA_HOME/diffsearch/store``, else ``~/.local/share/diffsearch/store``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "diffsearch" / "store"
-
-
-# -- records ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Where:
-    """Filters pushed down into the Qdrant query."""
-
-    doc_ids: tuple[str, ...] | None = None
-    filetypes: tuple[str, ...] | None = None
-    page_min: int | None = None
-    page_max: int | None = None
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One chunk returned by a query (or listed for a document, with score 0)."""
-
-    id: str
-    doc_id: str
-    source: str
-    filetype: str
-    title: str | None
-    page: int | None
-    section: str | None
-    chunk: int
-    n_chunks: int
-    text: str
-    score: float
-    payload: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class DocRecord:
-    """A document's manifest entry."""
-
-    doc_id: str
-    source: str
-    filetype: str
-    title: str | None
-    n_chunks: int
-    size: int
-    mtime_ns: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """What an index holds."""
-
-    name: str
-    encoders: dict[str, dict[str, Any]]
-    chunking: dict[str, Any]
-    documents: int
-    chunks: int
-    location: str
-
-
-def to_hit(point: Any, score: float | None = None) -> Hit:
-    p = dict(point.payload or {})
-    return Hit(
-        id=str(point.id), doc_id=str(p.get("doc_id", "")), source=str(p.get("source", "")),
-        filetype=str(p.get("filetype", "")), title=p.get("title"), page=p.get("page"),
-        section=p.get("section"), chunk=int(p.get("chunk", 0)), n_chunks=int(p.get("n_chunks", 0)),
-        text=str(p.get("text", "")), score=float(point.score if score is None else score), payload=p,
-    )  # fmt: skip
-
-
-def match(key: str, value: Any) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-
-def at_least(key: str, value: int) -> models.FieldCondition:
-    return models.FieldCondition(key=key, range=models.Range(gte=value))
-
-
-def where_filter(where: Where | None) -> models.Filter | None:
-    if where is None:
-        return None
-    must: list[Any] = []
-    if where.doc_ids is not None:
-        must.append(
-            models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(where.doc_ids)))
-        )
-    if where.filetypes is not None:
-        types = [t.lower().lstrip(".") for t in where.filetypes]
-        must.append(models.FieldCondition(key="filetype", match=models.MatchAny(any=types)))
-    if where.page_min is not None or where.page_max is not None:
-        if (
-            where.page_min is not None
-            and where.page_max is not None
-            and where.page_min > where.page_max
-        ):
-            raise QueryError(f"page_min {where.page_min} is above page_max {where.page_max}")
-        must.append(
-            models.FieldCondition(
-                key="page", range=models.Range(gte=where.page_min, lte=where.page_max)
-            )
-        )
-    return models.Filter(must=must) if must else None

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from search.compare import Agreement, agreement
-from search.errors import EncoderNotInIndexError, QueryError
+from search.errors import QueryError
 from search.filters import Filters, resolve_filters
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from search.store import Hit, IndexInfo, Store, Where
+    from search.records import Hit, IndexInfo, Where
+    from search.vectorstore import VectorStore
 
 Level = Literal["doc", "chunk"]
 EncoderLoader = Callable[[dict[str, Any]], Any]
@@ -132,12 +133,12 @@ class SearchService:
     """Embeds queries with an index's encoders and queries the store.
 
     Args:
-        store: An open :class:`search.store.Store`.
+        store: An open :class:`search.vectorstore.VectorStore` (``search.store.Store``).
         encoder_loader: Turns an index's recorded encoder info into an encoder; the default
             loads presets and local folders through ``encoders.load_encoder``.
     """
 
-    def __init__(self, store: Store, encoder_loader: EncoderLoader = load_index_encoder) -> None:
+    def __init__(self, store: VectorStore, encoder_loader: EncoderLoader = load_index_encoder) -> None:
         self.store = store
         self._load = encoder_loader
 
@@ -156,18 +157,12 @@ class SearchService:
 
     def document(self, index: str, doc_id: str) -> list[Hit]:
         """All chunks of one document, in order (only what the index holds)."""
-        self.store.index_info(index)
         return self.store.document_chunks(index, doc_id)
 
     def encoder_info(self, index: str, encoder: str) -> dict[str, Any]:
-        info = self.store.index_info(index)
-        if encoder not in info.encoders:
-            have = ", ".join(info.encoders) or "none"
-            raise EncoderNotInIndexError(
-                f"index {index!r} has no vectors from encoder {encoder!r} (it has: {have}). "
-                f"Add them with: diffsearch ingest DIR --index {index} -e {encoder}"
-            )
-        return dict(info.encoders[encoder])
+        """The index's record of ``encoder``: from the store's cache, so a warm query costs one
+        embedding and one engine call (no manifest read)."""
+        return self.store.encoder_info(index, encoder)
 
     def encoder(self, index: str, encoder: str) -> Any:
         """The loaded encoder behind ``encoder`` in ``index`` (cached per process)."""

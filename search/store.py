@@ -1,64 +1,78 @@
-"""The Qdrant store: one small class over an embedded folder (``path=``) or a server (``url=``).
+"""The store: indexes of chunk vectors over one engine (Qdrant Edge, qdrant-client, a server).
 
 Layout (see docs/architecture.md): one collection per (index, encoder), ``ds__<index>__<enc>``,
 one unnamed cosine vector, the same point ids and payloads in each; ``ds__<index>__meta`` holds
-the index record (encoders, chunking) and one manifest point per document.
+the index record (encoders, chunking) and one manifest point per document. The same in every
+engine (an Edge shard per collection, or a qdrant-client collection).
 
-Write order, which is what makes a killed ingest repairable (Qdrant has no transactions):
+Write order, which is what makes a killed ingest repairable (no engine has transactions across
+collections):
 
 1. a *pending* manifest for every new or changed document,
-2. per encoder collection, one ``batch_update_points`` call: the documents' chunk points
-   (stable ids, so idempotent) plus a delete of their stale chunks (``chunk >= n_chunks``),
+2. per encoder collection, one write call: the documents' chunk points (stable ids, so
+   idempotent) plus a delete of their stale chunks (``chunk >= n_chunks``),
 3. the *complete* manifests, last.
 
 A run that dies anywhere leaves documents whose manifest is pending, stale or missing; the next
-run redoes exactly those. In the embedded store, each call of step 2 is also one SQLite
-transaction (see :func:`search.embedded.one_transaction`), so a document's chunks land on disk together.
+run redoes exactly those. Each write call reaches disk whole (Edge: one WAL entry; local mode:
+one SQLite transaction), and between the steps the engine is synced, so a power cut cannot keep
+a later step and lose an earlier one.
+
+Queries read the index record from a per-store cache: a warm query is one engine call. The cache
+is updated by this store's own writes (so an ingest from the web UI is seen at once) and re-read
+when a query finds it stale (an encoder another process added to a server, a dropped index).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qdrant_client import QdrantClient, models
 
 from search.connect import connect
-from search.embedded import one_transaction
+from search.engines.base import HNSW_MIN_FLOATS, HNSW_MIN_NEW_FLOATS, Engine
 from search.errors import (
     EncoderNotInIndexError,
     IndexMismatchError,
     IndexNotFoundError,
     QueryError,
+    StoreError,
 )
 from search.grouping import best_per_document
 from search.layout import (
     PREFIX,
-    SCROLL,
-    DocRecord,
-    Hit,
-    IndexInfo,
-    Where,
     check_index_name,
     collection_name,
     default_store_dir,
     doc_point_id,
-    match,
     meta_name,
     point_id,
     record_id,
+)
+from search.records import (
+    AnyOf,
+    DocRecord,
+    EngineName,
+    Hit,
+    IndexInfo,
+    StoredPoint,
+    Where,
     to_hit,
-    where_filter,
+    where_conditions,
 )
 
 __all__ = [
+    "HNSW_MIN_FLOATS",
     "DocRecord",
     "Hit",
     "IndexInfo",
+    "OptimizeReport",
     "Store",
     "Where",
     "check_index_name",
@@ -69,44 +83,65 @@ __all__ = [
     "point_id",
 ]
 
+@dataclass(frozen=True)
+class OptimizeReport:
+    """What :meth:`Store.optimize` did to one encoder collection."""
 
-#: Payload fields that filters use, with their index type (see ``search.layout.where_filter``).
-FILTER_FIELDS = {
-    "doc_id": models.PayloadSchemaType.KEYWORD,
-    "filetype": models.PayloadSchemaType.KEYWORD,
-    "page": models.PayloadSchemaType.INTEGER,
-}
+    index: str
+    encoder: str
+    points: int
+    dim: int
+    indexed_before: int
+    indexed_after: int
+    built: bool
+    seconds: float
+    note: str
 
-
-# -- the store --------------------------------------------------------------------------------
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Store:
-    """Indexes of chunk vectors in Qdrant. Use :func:`open_store` to make one.
+    """Indexes of chunk vectors over one engine. Use :func:`open_store` to make one.
+
+    Satisfies :class:`search.vectorstore.VectorStore` (and so ingest's ``IndexWriter``).
 
     Args:
-        client: An open ``QdrantClient`` (embedded or remote).
-        location: ``"embedded store at /path"`` or ``"Qdrant server at URL"``.
+        engine: An open :class:`search.engines.base.Engine`.
     """
 
-    def __init__(self, client: QdrantClient, location: str) -> None:
-        self.client = client
-        self.location = location
-        self.embedded = location.startswith("embedded")
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.location = engine.location
         self._lock = threading.RLock()
+        self._records: dict[str, dict[str, Any]] = {}
 
-    # -- reading ------------------------------------------------------------------------------
+    @property
+    def engine_name(self) -> EngineName:
+        """``"edge"``, ``"qdrant-local"`` or ``"server"``."""
+        return self.engine.name
+
+    # -- the index record (cached) ------------------------------------------------------------
 
     def index_record(self, index: str) -> dict[str, Any] | None:
-        """The index record (``encoders``, ``collections``, ``chunking``), or None if absent."""
-        with self._lock:
-            if not self.client.collection_exists(meta_name(index)):
-                return None
-            got = self.client.retrieve(meta_name(index), ids=[record_id(index)], with_payload=True)
-        return dict(got[0].payload or {}) if got else None
+        """The index record (``encoders``, ``collections``, ``chunking``), or None if absent.
 
-    def _record_or_raise(self, index: str) -> dict[str, Any]:
-        record = self.index_record(check_index_name(index))
+        Always read from the engine (ingest decides from it); queries use the cached copy.
+        """
+        with self._lock:
+            got = self.engine.retrieve(meta_name(index), [record_id(index)])
+            record = dict(got[0].payload) if got else None
+            if record is None:
+                self._records.pop(index, None)
+            else:
+                self._records[index] = record
+            return record
+
+    def _cached_record(self, index: str, *, refresh: bool = False) -> dict[str, Any]:
+        check_index_name(index)
+        record = None if refresh else self._records.get(index)
+        if record is None:
+            record = self.index_record(index)
         if record is None:
             names = [i.name for i in self.list_indexes()]
             known = ", ".join(names) if names else "none yet"
@@ -116,12 +151,33 @@ class Store:
             )
         return record
 
+    def encoder_info(self, index: str, encoder: str) -> dict[str, Any]:
+        """The recorded ``EncoderInfo`` of ``encoder`` in ``index`` (cached; no engine call
+        when warm).
+
+        Raises:
+            IndexNotFoundError, EncoderNotInIndexError.
+        """
+        record = self._cached_record(index)
+        if encoder not in record.get("encoders", {}):
+            record = self._cached_record(index, refresh=True)  # another process may have added it
+        info = record.get("encoders", {}).get(encoder)
+        if info is None:
+            have = ", ".join(sorted(record.get("encoders", {}))) or "none"
+            raise EncoderNotInIndexError(
+                f"index {index!r} has no vectors from encoder {encoder!r} (it has: {have}); add them "
+                f"with: diffsearch ingest DIR --index {index} -e {encoder}"
+            )
+        return dict(info)
+
+    # -- reading ------------------------------------------------------------------------------
+
     def list_indexes(self) -> list[IndexInfo]:
         """Every index in the store, by name."""
         with self._lock:
-            names = [c.name for c in self.client.get_collections().collections]
+            names = self.engine.collections()
         out = []
-        for name in sorted(names):
+        for name in names:
             if name.startswith(PREFIX) and name.endswith("__meta"):
                 index = name[len(PREFIX) : -len("__meta")]
                 with contextlib.suppress(IndexNotFoundError, QueryError):
@@ -129,24 +185,27 @@ class Store:
         return out
 
     def index_info(self, name: str) -> IndexInfo:
-        """Encoders, chunking and sizes of index ``name``; IndexNotFoundError if absent."""
-        record = self._record_or_raise(name)
-        docs = self.manifest(name)
-        complete = [m for m in docs.values() if m.get("state") == "complete"]
+        """Encoders, chunking, sizes and engine of index ``name``; IndexNotFoundError if absent.
+
+        Counts come from the manifest (one scroll of it): for listings, not for every query.
+        """
+        record = self._cached_record(name, refresh=True)
+        complete = [m for m in self.manifest(name).values() if m.get("state") == "complete"]
         return IndexInfo(
             name=name, encoders=dict(record.get("encoders", {})), chunking=dict(record.get("chunking", {})),
             documents=len(complete), chunks=sum(int(m.get("n_chunks", 0)) for m in complete),
-            location=self.location,
+            location=self.location, engine=self.engine_name,
         )  # fmt: skip
 
     def manifest(self, index: str) -> dict[str, dict[str, Any]]:
         """doc_id -> manifest payload (``state`` is ``complete`` or ``pending``)."""
-        flt = models.Filter(must=[match("kind", "doc")])
-        return {p["doc_id"]: p for p in self._scroll(meta_name(index), flt)}
+        with self._lock:
+            points = list(self.engine.scroll(meta_name(index), (AnyOf("kind", ("doc",)),)))
+        return {p.payload["doc_id"]: p.payload for p in points}
 
     def documents(self, index: str) -> list[DocRecord]:
         """The complete documents of ``index``, by doc_id."""
-        self._record_or_raise(index)
+        self._cached_record(index)
         out = []
         for m in self.manifest(index).values():
             if m.get("state") != "complete":
@@ -160,34 +219,48 @@ class Store:
 
     def document_chunks(self, index: str, doc_id: str) -> list[Hit]:
         """A document's chunks ordered by chunk number (score 0.0); [] if it has none."""
-        record = self._record_or_raise(index)
+        record = self._cached_record(index)
         for collection in record.get("collections", {}).values():
-            flt = models.Filter(must=[match("doc_id", doc_id)])
-            hits = [to_hit(p, 0.0) for p in self._scroll(collection, flt, payload_only=False)]
-            if hits:
-                return sorted(hits, key=lambda h: h.chunk)
+            with self._lock:
+                points = list(self.engine.scroll(collection, (AnyOf("doc_id", (doc_id,)),)))
+            if points:
+                return sorted((to_hit(p, 0.0) for p in points), key=lambda h: h.chunk)
         return []
 
     def stored_chunks(
         self, index: str, encoder: str, doc_ids: Sequence[str]
     ) -> dict[str, list[dict[str, Any]]]:
         """Chunk payloads of ``doc_ids`` as stored under ``encoder``, each list by chunk number."""
-        record = self._record_or_raise(index)
+        record = self._cached_record(index)
         out: dict[str, list[dict[str, Any]]] = {d: [] for d in doc_ids}
-        flt = models.Filter(
-            must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids)))]
-        )
-        for payload in self._scroll(record["collections"][encoder], flt):
-            out.setdefault(payload["doc_id"], []).append(payload)
+        with self._lock:
+            points = list(self.engine.scroll(record["collections"][encoder], (AnyOf("doc_id", tuple(doc_ids)),)))
+        for p in points:
+            out.setdefault(p.payload["doc_id"], []).append(p.payload)
         for chunks in out.values():
-            chunks.sort(key=lambda p: p["chunk"])
+            chunks.sort(key=lambda c: c["chunk"])
         return out
+
+    def chunk_count(self, index: str, encoder: str, where: Where | None = None) -> int:
+        """Chunk points stored under ``encoder`` (matching ``where``)."""
+        record = self._cached_record(index)
+        self.encoder_info(index, encoder)
+        with self._lock:
+            return self.engine.count(record["collections"][encoder], where_conditions(where))
+
+    def points(
+        self, index: str, encoder: str | None = None, *, with_vectors: bool = False
+    ) -> Iterator[StoredPoint]:
+        """Every point of an encoder's collection (``encoder=None``: the meta collection)."""
+        record = self._cached_record(index)
+        collection = meta_name(index) if encoder is None else record["collections"][encoder]
+        yield from self.engine.scroll(collection, with_vectors=with_vectors)
 
     def query(
         self, index: str, encoder: str, vector: np.ndarray, k: int, *,
-        group_by_doc: bool = True, where: Where | None = None,
+        group_by_doc: bool = True, where: Where | None = None, exact: bool = False,
     ) -> list[Hit]:  # fmt: skip
-        """Nearest chunks by cosine, best first.
+        """Nearest chunks by cosine, best first. Warm: one engine call (see module doc).
 
         Args:
             index: Index name.
@@ -195,41 +268,43 @@ class Store:
             vector: Query embedding, shape (dim,) or (1, dim).
             k: Number of hits (documents when ``group_by_doc``).
             group_by_doc: Best chunk per document, ``k`` documents.
-            where: Filters applied inside Qdrant.
+            where: Filters applied inside the engine, before ranking.
+            exact: Exact scan even where an HNSW graph exists.
 
         Raises:
             IndexNotFoundError, EncoderNotInIndexError, IndexMismatchError, QueryError.
         """
         if k < 1:
             raise QueryError(f"k must be at least 1, not {k}")
-        record = self._record_or_raise(index)
-        info = record.get("encoders", {}).get(encoder)
-        if info is None:
-            have = ", ".join(sorted(record.get("encoders", {}))) or "none"
-            raise EncoderNotInIndexError(
-                f"index {index!r} has no vectors from encoder {encoder!r} (it has: {have}); add them "
-                f"with: diffsearch ingest DIR --index {index} -e {encoder}"
-            )
+        info = self.encoder_info(index, encoder)
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vec.shape[0] != int(info["dim"]):
-            raise IndexMismatchError(
-                f"query vector has {vec.shape[0]} dimensions but index {index!r} stores "
-                f"{info['dim']}-dimensional vectors for encoder {encoder!r}"
-            )
-        collection = record["collections"][encoder]
-        flt, query = where_filter(where), vec.tolist()
+            info = self._refreshed_info(index, encoder)  # recreated elsewhere with another size?
+            if vec.shape[0] != int(info["dim"]):
+                raise IndexMismatchError(
+                    f"query vector has {vec.shape[0]} dimensions but index {index!r} stores "
+                    f"{info['dim']}-dimensional vectors for encoder {encoder!r}"
+                )
+        conditions = where_conditions(where)
+        collection = self._records[index]["collections"][encoder]
 
         def fetch(limit: int) -> list[Any]:
             with self._lock:
-                return self.client.query_points(
-                    collection, query=query, limit=limit, query_filter=flt, with_payload=True
-                ).points
+                return self.engine.search(collection, vec, limit, conditions, exact=exact)
 
-        if group_by_doc:  # not query_points_groups: embedded Qdrant scans everything for it
-            points = best_per_document(fetch, k, lambda p: (p.payload or {}).get("doc_id"))
-        else:
-            points = fetch(k)
+        try:
+            if group_by_doc:  # not a grouped query: local mode scans everything for it
+                points = best_per_document(fetch, k, lambda p: p.payload.get("doc_id"))
+            else:
+                points = fetch(k)
+        except StoreError:
+            self._cached_record(index, refresh=True)  # dropped elsewhere: IndexNotFoundError
+            raise
         return sorted((to_hit(p) for p in points), key=lambda h: -h.score)
+
+    def _refreshed_info(self, index: str, encoder: str) -> dict[str, Any]:
+        self._cached_record(index, refresh=True)
+        return self.encoder_info(index, encoder)
 
     # -- writing (the ingest.write.IndexWriter protocol) -------------------------------------
 
@@ -240,11 +315,8 @@ class Store:
         if record is not None:
             return record
         with self._lock:
-            if not self.client.collection_exists(meta_name(index)):
-                self.client.create_collection(
-                    meta_name(index),
-                    vectors_config=models.VectorParams(size=1, distance=models.Distance.COSINE),
-                )
+            if not self.engine.exists(meta_name(index)):
+                self.engine.create(meta_name(index), 1, filter_fields=False)
         record = {
             "kind": "index",
             "name": index,
@@ -261,7 +333,7 @@ class Store:
         Raises:
             IndexMismatchError: The index records this encoder with another size or setup.
         """
-        record = self._record_or_raise(index)
+        record = self._cached_record(index, refresh=True)
         name, dim = str(info["name"]), int(info["dim"])
         old = record["encoders"].get(name)
         if old is not None:
@@ -277,13 +349,8 @@ class Store:
             return
         collection = collection_name(index, name)
         with self._lock:
-            if self.client.collection_exists(collection):
-                self.client.delete_collection(collection)  # leftover from a dropped encoder
-            self.client.create_collection(
-                collection,
-                vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
-            )
-            self._index_filter_fields(collection)
+            # create() replaces a leftover collection (from a dropped encoder, or a killed run)
+            self.engine.create(collection, dim, filter_fields=True)
         record["encoders"][name] = dict(info)
         record["collections"][name] = collection
         self._put_record(index, record)
@@ -300,7 +367,7 @@ class Store:
         """
         if not docs:
             return
-        record = self._record_or_raise(index)
+        record = self._cached_record(index, refresh=True)
         encoders = sorted({e for d in docs for e in d.vectors})
         for enc in encoders:
             if enc not in record["encoders"]:
@@ -315,97 +382,139 @@ class Store:
                         f"{index!r}: encoder {enc!r} stores {dim}-dimensional vectors"
                     )
         replaced = [d for d in docs if d.replace]
+        meta = meta_name(index)
         # Every chunk point of a document is written after a manifest entry for it, so the
         # entries bound which chunk numbers can exist: the old complete count, or the
         # ``max_chunks`` a pending (interrupted) write recorded. Stale chunks are then deleted
         # by exact ids; a brand-new document needs no delete (a filter delete would scan the
-        # whole collection in embedded Qdrant, once per batch).
+        # whole collection in local mode, once per batch).
         bound: dict[str, int] = {}
-        if replaced:
-            before = self._manifest_entries(index, [d.doc_id for d in replaced])
-            for d in replaced:
-                entry = before.get(d.doc_id) or {}
-                bound[d.doc_id] = max(
-                    int(entry.get("n_chunks") or 0),
-                    int(entry.get("max_chunks") or 0),
-                    len(d.chunks),
-                )
-            self._upsert_meta(
-                index,
-                [
-                    {
-                        "kind": "doc",
-                        "doc_id": d.doc_id,
-                        "state": "pending",
-                        "max_chunks": bound[d.doc_id],
-                    }
+        with self._lock:
+            if replaced:
+                before = self._manifest_entries(index, [d.doc_id for d in replaced])
+                for d in replaced:
+                    entry = before.get(d.doc_id) or {}
+                    bound[d.doc_id] = max(
+                        int(entry.get("n_chunks") or 0),
+                        int(entry.get("max_chunks") or 0),
+                        len(d.chunks),
+                    )
+                self._upsert_meta(index, [
+                    {"kind": "doc", "doc_id": d.doc_id, "state": "pending", "max_chunks": bound[d.doc_id]}
                     for d in replaced
-                ],
-            )
-        stale_ids: list[models.ExtendedPointId] = [
-            point_id(index, d.doc_id, i)
-            for d in replaced
-            for i in range(len(d.chunks), bound[d.doc_id])
-        ]
-        for enc in encoders:
-            ops: list[Any] = []
-            ids: list[models.ExtendedPointId] = []
-            vectors: list[list[float]] = []
-            payloads: list[dict[str, Any]] = []
-            for d in docs:
-                if enc not in d.vectors:
-                    continue
-                ids += [point_id(index, d.doc_id, int(c["chunk"])) for c in d.chunks]
-                vectors += np.asarray(d.vectors[enc], dtype=np.float32).tolist()
-                payloads += [dict(c) for c in d.chunks]
-            if ids:
-                ops.append(models.UpsertOperation(upsert=models.PointsBatch(
-                    batch=models.Batch(ids=ids, vectors=vectors, payloads=payloads))))  # fmt: skip
-            if stale_ids:
-                ops.append(
-                    models.DeleteOperation(delete=models.PointIdsList(points=list(stale_ids)))
-                )
-            if ops:
-                self._batch(record["collections"][enc], ops)
-        self._upsert_meta(index, [{"kind": "doc", "doc_id": d.doc_id, **d.manifest} for d in docs])
+                ])  # fmt: skip
+                self.engine.sync([meta])
+            stale_ids = [
+                point_id(index, d.doc_id, i)
+                for d in replaced
+                for i in range(len(d.chunks), bound[d.doc_id])
+            ]
+            written = []
+            for enc in encoders:
+                ids: list[str] = []
+                blocks: list[np.ndarray] = []
+                payloads: list[dict[str, Any]] = []
+                for d in docs:
+                    if enc not in d.vectors:
+                        continue
+                    ids += [point_id(index, d.doc_id, int(c["chunk"])) for c in d.chunks]
+                    blocks.append(np.asarray(d.vectors[enc], dtype=np.float32))
+                    payloads += [dict(c) for c in d.chunks]
+                if ids or stale_ids:
+                    vectors = np.concatenate(blocks) if blocks else None
+                    self.engine.write(record["collections"][enc], ids, vectors, payloads, stale_ids)
+                    written.append(record["collections"][enc])
+            self.engine.sync(written)
+            self._upsert_meta(index, [{"kind": "doc", "doc_id": d.doc_id, **d.manifest} for d in docs])
 
     def _manifest_entries(self, index: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Current manifest entries of some documents (absent ones are left out)."""
-        with self._lock:
-            points = self.client.retrieve(
-                meta_name(index), ids=[doc_point_id(index, d) for d in doc_ids], with_payload=True
-            )
-        return {str(p.payload["doc_id"]): dict(p.payload) for p in points if p.payload}
+        got = self.engine.retrieve(meta_name(index), [doc_point_id(index, d) for d in doc_ids])
+        return {str(p.payload["doc_id"]): p.payload for p in got if p.payload}
 
     def delete_documents(self, index: str, doc_ids: Sequence[str]) -> None:
         """Delete documents' chunks from every encoder collection, then their manifests."""
         if not doc_ids:
             return
-        record = self._record_or_raise(index)
-        by_doc = models.Filter(
-            must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids)))]
-        )
-        for collection in record.get("collections", {}).values():
-            self._batch(
-                collection, [models.DeleteOperation(delete=models.FilterSelector(filter=by_doc))]
-            )
-        ids: list[models.ExtendedPointId] = [doc_point_id(index, d) for d in doc_ids]
-        self._batch(
-            meta_name(index), [models.DeleteOperation(delete=models.PointIdsList(points=ids))]
-        )
+        record = self._cached_record(index, refresh=True)
+        by_doc = (AnyOf("doc_id", tuple(doc_ids)),)
+        with self._lock:
+            collections = list(record.get("collections", {}).values())
+            for collection in collections:
+                self.engine.delete_where(collection, by_doc)
+            self.engine.sync(collections)
+            ids = [doc_point_id(index, d) for d in doc_ids]
+            self.engine.write(meta_name(index), [], None, [], ids)
 
     def drop_index(self, name: str) -> None:
         """Delete an index and all its collections; IndexNotFoundError if absent."""
-        self._record_or_raise(name)
+        self._cached_record(name, refresh=True)
         with self._lock:
-            for c in self.client.get_collections().collections:
-                if c.name.startswith(f"{PREFIX}{name}__"):
-                    self.client.delete_collection(c.name)
+            self._records.pop(name, None)
+            # The meta collection last: a drop killed half-way still lists the index.
+            doomed = [c for c in self.engine.collections() if c.startswith(f"{PREFIX}{name}__")]
+            for c in sorted(doomed, key=lambda c: c == meta_name(name)):
+                self.engine.drop(c)
+
+    # -- vector indexes ------------------------------------------------------------------------
+
+    def optimize(
+        self,
+        index: str | None = None,
+        *,
+        force: bool = False,
+        on_start: Callable[[str, str, int, int], None] | None = None,
+    ) -> list[OptimizeReport]:
+        """Build HNSW graphs where they pay (every collection when ``force``).
+
+        A collection is due once it holds :data:`HNSW_MIN_FLOATS` vector floats and at least
+        :data:`HNSW_MIN_NEW_FLOATS` of them are not in a graph yet. Only Edge builds graphs on
+        request; the other engines are reported with a note.
+
+        Args:
+            index: One index, or every index.
+            force: Build regardless of size (Edge still skips segments under its own indexing
+                threshold, a few MB, where a scan costs well under a millisecond).
+            on_start: Called ``(index, encoder, points, dim)`` before each build.
+        """
+        names = [index] if index is not None else [i.name for i in self.list_indexes()]
+        out = []
+        for name in names:
+            record = self._cached_record(name, refresh=True)
+            for enc, collection in sorted(record.get("collections", {}).items()):
+                with self._lock:
+                    state = self.engine.index_state(collection)
+                floats, new = state.points * state.dim, (state.points - state.indexed) * state.dim
+                due = floats >= HNSW_MIN_FLOATS and new >= HNSW_MIN_NEW_FLOATS
+                if not state.hnsw:
+                    note = {"qdrant-local": "qdrant-client's local mode has no HNSW index; "
+                            "`diffsearch store migrate` moves the store to Edge",
+                            "server": "the server builds HNSW in the background"}.get(self.engine_name, "")  # fmt: skip
+                    out.append(OptimizeReport(name, enc, state.points, state.dim, state.indexed,
+                                              state.indexed, False, 0.0, note))  # fmt: skip
+                    continue
+                if not (due or force):
+                    note = "up to date" if state.indexed else "small enough to scan exactly"
+                    out.append(OptimizeReport(name, enc, state.points, state.dim, state.indexed,
+                                              state.indexed, False, 0.0, note))  # fmt: skip
+                    continue
+                if on_start is not None:
+                    on_start(name, enc, state.points, state.dim)
+                t0 = time.perf_counter()
+                with self._lock:
+                    self.engine.build_index(collection)
+                    after = self.engine.index_state(collection)
+                built = after.indexed > state.indexed
+                note = "HNSW built" if built else "nothing to build (segments under Edge's indexing threshold)"
+                out.append(OptimizeReport(name, enc, state.points, state.dim, state.indexed,
+                                          after.indexed, built, time.perf_counter() - t0, note))  # fmt: skip
+        return out
 
     def close(self) -> None:
         """Release the store (and the embedded folder's lock)."""
         with self._lock:
-            self.client.close()
+            self._records.clear()
+            self.engine.close()
 
     def __enter__(self) -> Store:
         return self
@@ -414,72 +523,36 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({self.location})"
+        return f"Store({self.location}, engine={self.engine_name})"
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _index_filter_fields(self, collection: str) -> None:
-        """Payload indexes for the fields ``--where`` filters on (a server uses them to filter
-        before it searches; the embedded store has none and says so in a warning, silenced)."""
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-            for field, kind in FILTER_FIELDS.items():
-                self.client.create_payload_index(collection, field, field_schema=kind)
-
     def _put_record(self, index: str, record: dict[str, Any]) -> None:
-        point = models.PointStruct(id=record_id(index), vector=[1.0], payload=record)
-        self._batch(
-            meta_name(index), [models.UpsertOperation(upsert=models.PointsList(points=[point]))]
-        )
+        with self._lock:
+            self.engine.write(meta_name(index), [record_id(index)], np.ones((1, 1), np.float32), [record])
+            self._records[index] = dict(record)
 
     def _upsert_meta(self, index: str, payloads: list[dict[str, Any]]) -> None:
-        points = [
-            models.PointStruct(id=doc_point_id(index, p["doc_id"]), vector=[1.0], payload=p)
-            for p in payloads
-        ]
-        self._batch(
-            meta_name(index), [models.UpsertOperation(upsert=models.PointsList(points=points))]
-        )
-
-    def _batch(self, collection: str, ops: list[Any]) -> None:
-        with self._lock, one_transaction(self.client, collection, embedded=self.embedded):
-            self.client.batch_update_points(collection, ops, wait=True)
-
-    def _scroll(
-        self, collection: str, flt: models.Filter | None, *, payload_only: bool = True
-    ) -> Iterator[Any]:
-        offset = None
-        while True:
-            with self._lock:
-                if not self.client.collection_exists(collection):
-                    return
-                points, offset = self.client.scroll(
-                    collection,
-                    scroll_filter=flt,
-                    limit=SCROLL,
-                    offset=offset,
-                    with_payload=True,
-                    with_vectors=False,
-                )
-            for p in points:
-                yield dict(p.payload or {}) if payload_only else p
-            if offset is None:
-                return
+        ids = [doc_point_id(index, p["doc_id"]) for p in payloads]
+        self.engine.write(meta_name(index), ids, np.ones((len(ids), 1), np.float32), payloads)
 
 
 def open_store(
-    path: str | Path | None = None, url: str | None = None, api_key: str | None = None
+    path: str | Path | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    engine: str | None = None,
 ) -> Store:
     """Open the embedded store at ``path`` or the Qdrant server at ``url``.
 
     Without arguments: ``DIFFSEARCH_QDRANT_URL`` (with ``DIFFSEARCH_QDRANT_API_KEY``), else
-    ``DIFFSEARCH_STORE``, else :func:`default_store_dir`.
+    ``DIFFSEARCH_STORE``, else :func:`default_store_dir`. A folder is an Edge store unless it
+    holds a store written by qdrant-client's local mode (read and written as before until
+    ``diffsearch store migrate``); ``engine`` forces one (``"edge"`` or ``"qdrant-local"``).
 
     Raises:
         StoreLockedError: Another process holds the embedded folder.
         StoreUnreachableError: No server answered at the URL.
         StoreError: Both a path and a URL were given, or the folder is unusable.
     """
-    return Store(*connect(path, url, api_key))
+    return Store(connect(path, url, api_key, engine))

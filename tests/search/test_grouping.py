@@ -80,7 +80,7 @@ def _doc(doc_id: str, vecs: np.ndarray, filetype: str) -> DocumentWrite:
 
 
 def test_store_doc_level_equals_qdrant_groups(tmp_path) -> None:
-    """Differential, on the real embedded Qdrant: Store.query(level doc) == query_points_groups."""
+    """Differential: Store.query(level doc) on Edge == qdrant-client's query_points_groups."""
     rng = np.random.default_rng(7)
     query = rng.normal(size=DIM).astype(np.float32)
     query /= np.linalg.norm(query)
@@ -97,11 +97,13 @@ def test_store_doc_level_equals_qdrant_groups(tmp_path) -> None:
         )
     info = {"name": "e", "family": "encoder", "model_id": "m", "revision": "r", "dim": DIM,
             "attention": "bidirectional", "pooling": "mean", "max_tokens": 64, "long_policy": "truncate"}  # fmt: skip
-    with open_store(path=tmp_path / "s") as store:
-        store.ensure_index("i", {"mode": "whole"})
-        store.add_encoder("i", info)
-        store.write_documents("i", docs)
-        collection = store.index_record("i")["collections"]["e"]
+    with open_store(path=tmp_path / "s") as store, open_store(path=tmp_path / "ref", engine="qdrant-local") as ref:
+        assert store.engine_name == "edge"
+        for s in (store, ref):
+            s.ensure_index("i", {"mode": "whole"})
+            s.add_encoder("i", info)
+            s.write_documents("i", docs)
+        collection = ref.index_record("i")["collections"]["e"]
         for k, where, flt in [
             (1, None, None),
             (10, None, None),
@@ -110,7 +112,7 @@ def test_store_doc_level_equals_qdrant_groups(tmp_path) -> None:
             (500, None, None),
         ]:  # fmt: skip
             ours = store.query("i", "e", query, k, group_by_doc=True, where=where)
-            groups = store.client.query_points_groups(
+            groups = ref.engine.client.query_points_groups(
                 collection, query=query.tolist(), group_by="doc_id", limit=k, group_size=1,
                 query_filter=flt, with_payload=True,
             ).groups  # fmt: skip

@@ -1,4 +1,5 @@
-"""The Qdrant store on the real embedded qdrant-client: layout, queries, errors, atomic writes."""
+"""The store on its real embedded engines (Qdrant Edge, qdrant-client local mode): layout,
+queries, errors, atomic writes, locks, the record cache, HNSW on demand."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from search.errors import (
     StoreLockedError,
     StoreUnreachableError,
 )
+from search.connect import detect_engine
 from search.store import (
     Store,
     Where,
@@ -30,6 +32,7 @@ from search.store import (
     open_store,
     point_id,
 )
+from search.vectorstore import VectorStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DIM = 8
@@ -61,9 +64,12 @@ def _doc(
     return DocumentWrite(doc_id, manifest, chunks, {enc: vecs}, True)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(path=tmp_path / "store")
+EMBEDDED = ("edge", "qdrant-local")
+
+
+@pytest.fixture(params=EMBEDDED)
+def store(request, tmp_path):
+    s = open_store(path=tmp_path / "store", engine=request.param)
     yield s
     s.close()
 
@@ -84,19 +90,16 @@ def filled(store):
 
 
 def test_store_satisfies_the_ingest_writer_protocol(store):
-    assert isinstance(store, IndexWriter)
+    assert isinstance(store, IndexWriter) and isinstance(store, VectorStore)
     assert store.location.startswith("embedded store at ")
 
 
 def test_layout_one_collection_per_encoder_plus_meta(filled):
     store, _ = filled
-    names = {c.name for c in store.client.get_collections().collections}
-    assert names == {"ds__idx__enc-a", "ds__idx__meta"}
+    assert store.engine.collections() == ["ds__idx__enc-a", "ds__idx__meta"]
     assert collection_name("idx", "enc-a") == "ds__idx__enc-a"
     assert meta_name("idx") == "ds__idx__meta"
-    got = store.client.retrieve(
-        "ds__idx__enc-a", ids=[point_id("idx", "a.md", 2)], with_payload=True
-    )
+    got = store.engine.retrieve("ds__idx__enc-a", [point_id("idx", "a.md", 2)])
     assert got[0].payload["chunk"] == 2 and got[0].payload["doc_id"] == "a.md"
     assert point_id("idx", "a.md", 2) == point_id("idx", "a.md", 2) != point_id("other", "a.md", 2)
 
@@ -114,6 +117,7 @@ def test_index_info_documents_and_chunks(filled):
     assert (info.name, info.documents, info.chunks) == ("idx", 3, 6)
     assert info.encoders == {"enc-a": INFO}
     assert info.chunking["mode"] == "tokens" and info.location == store.location
+    assert info.engine == store.engine_name
     assert [i.name for i in store.list_indexes()] == ["idx"]
     docs = store.documents("idx")
     assert [d.doc_id for d in docs] == ["a.md", "b.pdf", "c.txt"]
@@ -192,7 +196,7 @@ def test_replacing_a_document_with_fewer_chunks_drops_the_stale_ones(filled):
     store, _ = filled
     store.write_documents("idx", [_doc("a.md", _unit(np.random.default_rng(2), 1))])
     assert [h.chunk for h in store.document_chunks("idx", "a.md")] == [0]
-    assert store.client.count("ds__idx__enc-a").count == 4
+    assert store.chunk_count("idx", "enc-a") == 4
     assert store.manifest("idx")["a.md"]["n_chunks"] == 1
 
 
@@ -200,12 +204,10 @@ def test_delete_documents_and_drop_index(filled):
     store, _ = filled
     store.delete_documents("idx", ["a.md", "c.txt"])
     assert [d.doc_id for d in store.documents("idx")] == ["b.pdf"]
-    assert store.client.count("ds__idx__enc-a").count == 2
+    assert store.chunk_count("idx", "enc-a") == 2
     store.drop_index("idx")
     assert store.list_indexes() == []
-    assert not [
-        c for c in store.client.get_collections().collections if c.name.startswith("ds__idx__")
-    ]
+    assert not [c for c in store.engine.collections() if c.startswith("ds__idx__")]
     with pytest.raises(IndexNotFoundError):
         store.drop_index("idx")
 
@@ -216,14 +218,25 @@ def test_stored_chunks_come_back_in_order(filled):
     assert [c["chunk"] for c in got["a.md"]] == [0, 1, 2] and len(got["b.pdf"]) == 2
 
 
-def test_store_persists_across_reopen(tmp_path):
+@pytest.mark.parametrize("engine", EMBEDDED)
+def test_store_persists_across_reopen_and_is_detected(tmp_path, engine):
     path = tmp_path / "s"
-    with open_store(path=path) as s:
+    with open_store(path=path, engine=engine) as s:
         s.ensure_index("idx", {"mode": "whole"})
         s.add_encoder("idx", INFO)
         s.write_documents("idx", [_doc("a.md", _unit(np.random.default_rng(3), 2))])
-    with open_store(path=path) as s:
-        assert s.index_info("idx").chunks == 2
+    assert detect_engine(path) == engine
+    with open_store(path=path) as s:  # no engine named: the folder says which
+        assert s.engine_name == engine and s.index_info("idx").chunks == 2
+
+
+def test_a_new_folder_becomes_an_edge_store(tmp_path):
+    assert detect_engine(tmp_path / "new") == "edge"
+    with open_store(path=tmp_path / "new") as s:
+        assert s.engine_name == "edge"
+    assert (tmp_path / "new" / "edge" / "store.json").is_file()
+    with pytest.raises(StoreError, match="unknown engine"):
+        open_store(path=tmp_path / "x", engine="sqlite")
 
 
 def test_open_store_resolves_flags_then_env_then_default(tmp_path, monkeypatch):
@@ -249,11 +262,11 @@ def test_unreachable_server_says_where_it_looked(monkeypatch):
         open_store()
 
 
-def _hold_lock(path: Path) -> subprocess.Popen[str]:
+def _hold_lock(path: Path, engine: str) -> subprocess.Popen[str]:
     code = textwrap.dedent(f"""
         import sys, time
         from search.store import open_store
-        s = open_store(path={str(path)!r})
+        s = open_store(path={str(path)!r}, engine={engine!r})
         print("ready", flush=True)
         sys.stdin.read()
     """)
@@ -263,11 +276,11 @@ def _hold_lock(path: Path) -> subprocess.Popen[str]:
     return proc
 
 
-@pytest.fixture
-def locked_store(tmp_path):
+@pytest.fixture(params=EMBEDDED)
+def locked_store(request, tmp_path):
     """An embedded store folder held open by another process."""
     path = tmp_path / "held"
-    proc = _hold_lock(path)
+    proc = _hold_lock(path, request.param)
     yield path
     proc.communicate("", timeout=30)
 
@@ -280,10 +293,10 @@ def test_locked_store_names_the_ways_out(locked_store):
     assert "stop that process" in msg and "Ingest tab" in msg and "--qdrant-url" in msg
 
 
-def test_one_write_call_reaches_disk_all_or_nothing(tmp_path):
+def test_one_write_call_reaches_disk_all_or_nothing_in_local_mode(tmp_path):
     """SIGKILL between two points of one upsert leaves none of that call's points on disk."""
     path = tmp_path / "s"
-    with open_store(path=path) as s:
+    with open_store(path=path, engine="qdrant-local") as s:
         s.ensure_index("idx", {"mode": "whole"})
         s.add_encoder("idx", INFO)
         s.write_documents("idx", [_doc("first.md", _unit(np.random.default_rng(4), 2))])
@@ -308,24 +321,27 @@ def test_one_write_call_reaches_disk_all_or_nothing(tmp_path):
     )
     assert proc.returncode == -9, proc.stderr
     with open_store(path=path) as s:
+        assert s.engine_name == "qdrant-local"
         assert s.manifest("idx")["second.md"]["state"] == "pending"  # the next ingest redoes it
         assert [h.doc_id for h in s.document_chunks("idx", "second.md")] == []
-        assert s.client.count("ds__idx__enc-a").count == 2
+        assert s.chunk_count("idx", "enc-a") == 2
 
 
-def test_embedded_writes_are_batched_into_one_transaction(store):
+def test_local_mode_writes_are_batched_into_one_transaction(tmp_path):
     """500 points in one call reach SQLite in one commit (the library alone commits per point)."""
+    store = open_store(path=tmp_path / "s", engine="qdrant-local")
     store.ensure_index("idx", {"mode": "whole"})
     store.add_encoder("idx", INFO)
     docs = [_doc(f"d{i}.md", _unit(np.random.default_rng(i), 10)) for i in range(50)]
-    conn = store.client._client.collections["ds__idx__enc-a"].storage.storage
+    conn = store.engine.client._client.collections["ds__idx__enc-a"].storage.storage
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     try:
         store.write_documents("idx", docs)
     finally:
         conn.set_trace_callback(None)
-    assert store.client.count("ds__idx__enc-a").count == 500
+    assert store.chunk_count("idx", "enc-a") == 500
+    store.close()
     writes = [q for q in statements if q.lstrip().upper().startswith(("INSERT", "REPLACE"))]
     commits = [q for q in statements if q.strip().upper() == "COMMIT"]
     assert len(writes) >= 500 and len(commits) == 1, (len(writes), commits)
@@ -338,6 +354,7 @@ def test_embedded_writes_are_batched_into_one_transaction(store):
 def test_same_code_path_on_a_server():  # pragma: no cover - needs a Qdrant server
     s = open_store(url=os.environ["DIFFSEARCH_TEST_QDRANT_URL"])
     assert isinstance(s, Store) and s.location.startswith("Qdrant server at ")
+    assert s.engine_name == "server"
     name = f"t{os.getpid()}"
     s.ensure_index(name, {"mode": "whole"})
     s.add_encoder(name, INFO)
@@ -349,21 +366,23 @@ def test_same_code_path_on_a_server():  # pragma: no cover - needs a Qdrant serv
     assert {
         h.doc_id for h in s.query(name, "enc-a", vecs[2], 5, where=Where(filetypes=("pdf",)))
     } == {"b.pdf"}
+    assert s.index_info(name).engine == "server"
     s.drop_index(name)
 
 
-def test_filter_fields_get_payload_indexes_quietly(store, monkeypatch):
-    """The fields --where filters on are indexed (used by a server); embedded mode stays quiet."""
+def test_filter_fields_get_payload_indexes_quietly(tmp_path, monkeypatch):
+    """The fields --where filters on are indexed (used by a server); local mode stays quiet."""
     import warnings
 
     calls = []
-    real = store.client.create_payload_index
+    store = open_store(path=tmp_path / "s", engine="qdrant-local")
+    real = store.engine.client.create_payload_index
 
     def spy(collection, field, **kw):
         calls.append((collection, field, kw["field_schema"]))
         return real(collection, field, **kw)
 
-    monkeypatch.setattr(store.client, "create_payload_index", spy)
+    monkeypatch.setattr(store.engine.client, "create_payload_index", spy)
     store.ensure_index("idx", {"mode": "whole"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -371,3 +390,4 @@ def test_filter_fields_get_payload_indexes_quietly(store, monkeypatch):
     assert {(c, f) for c, f, _ in calls} == {
         ("ds__idx__enc-a", "doc_id"), ("ds__idx__enc-a", "filetype"), ("ds__idx__enc-a", "page")}  # fmt: skip
     assert dict((f, s) for _, f, s in calls)["page"] == "integer"
+    store.close()

@@ -1,4 +1,4 @@
-"""Embedded-mode (qdrant-client ``path=``) specifics: one SQLite transaction per write call.
+"""qdrant-client local mode (``path=``) specifics: one SQLite transaction per write call.
 
 qdrant-client's local mode stores each collection in SQLite and commits every point separately
 (``qdrant_client/local/persistence.py``: each ``persist``/``delete`` is its own

@@ -1,0 +1,1 @@
+"""Vector engines behind :class:`search.store.Store` (see :mod:`search.engines.base`)."""

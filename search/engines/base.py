@@ -1,0 +1,131 @@
+"""The engine seam: collection-level primitives every engine implements.
+
+:class:`search.store.Store` holds everything that makes an index (record, manifest, write order,
+document grouping, errors that say what to do) and talks to exactly one :class:`Engine`:
+
+* :class:`search.engines.edge.EdgeEngine`: Qdrant Edge, one shard folder per collection
+  (the embedded default);
+* :class:`search.engines.qdrant.QdrantEngine`: qdrant-client, either its local mode (stores
+  written before Edge) or a server over its remote client.
+
+Engines see no index semantics: names, string ids, payload dicts, float vectors and the neutral
+:data:`search.records.Conditions`. Every call an engine makes to its library goes through
+:func:`search.engines.errors.engine_errors`, the one place engine exceptions are turned into
+:class:`search.errors.StoreError` messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from search.records import Conditions, EngineName, ScoredPoint, StoredPoint
+
+#: A collection gets an HNSW graph once it holds this many vector floats (points x dim).
+#: Measured with benchmarks/store.py on 2 cores: an exact scan costs ~0.25 ms per million floats
+#: (100k x 384: 9.8 ms; 20k x 3,584: 20 ms; 20k x 384: 1.6 ms), and HNSW answers in 1-5 ms
+#: but takes 6 s (20k x 384) to 45 s (100k x 384) to build. Below ~20 M floats a scan is under
+#: 5 ms and a graph saves a user nothing worth the build; above, scans grow linearly.
+HNSW_MIN_FLOATS = 20_000_000
+#: ... and once this many of its floats are not in the graph yet (new points since the build).
+HNSW_MIN_NEW_FLOATS = HNSW_MIN_FLOATS // 10
+#: Edge indexes a segment (when a build runs) from this size on: the same 2 M floats, in KB.
+HNSW_SEGMENT_KB = HNSW_MIN_NEW_FLOATS * 4 // 1024
+
+#: Payload fields the store filters on, with their index type (keyword or integer).
+FILTER_FIELDS: dict[str, str] = {"doc_id": "keyword", "filetype": "keyword", "page": "integer"}
+
+
+@dataclass(frozen=True)
+class VectorIndexState:
+    """How much of a collection a vector index (HNSW) covers.
+
+    Attributes:
+        points: Points in the collection.
+        indexed: Points covered by an HNSW graph (the rest are scanned exactly).
+        dim: Vector size.
+        hnsw: Whether the engine can build HNSW itself on request (Edge); a server builds it in
+            the background, qdrant-client's local mode never.
+    """
+
+    points: int
+    indexed: int
+    dim: int
+    hnsw: bool
+
+
+class Engine(Protocol):
+    """One vector engine, addressed by collection name."""
+
+    name: EngineName
+    location: str
+
+    def collections(self) -> list[str]:
+        """Names of every collection, sorted."""
+        ...
+
+    def exists(self, collection: str) -> bool: ...
+
+    def create(self, collection: str, dim: int, *, filter_fields: bool) -> None:
+        """A collection of ``dim``-dimensional cosine vectors (payload indexes on
+        :data:`FILTER_FIELDS` when ``filter_fields``)."""
+        ...
+
+    def drop(self, collection: str) -> None: ...
+
+    def write(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: np.ndarray | None,
+        payloads: Sequence[dict[str, Any]],
+        delete_ids: Sequence[str] = (),
+    ) -> None:
+        """Upsert points (``vectors`` of shape (len(ids), dim)), then delete ``delete_ids``.
+
+        One call: its points reach disk all together (one WAL entry in Edge, one SQLite
+        transaction in local mode, one request to a server).
+        """
+        ...
+
+    def delete_where(self, collection: str, conditions: Conditions) -> None: ...
+
+    def retrieve(self, collection: str, ids: Sequence[str]) -> list[StoredPoint]:
+        """The points of ``ids`` that exist, with payloads (no vectors)."""
+        ...
+
+    def scroll(
+        self, collection: str, conditions: Conditions = (), *, with_vectors: bool = False
+    ) -> Iterator[StoredPoint]:
+        """Every point matching ``conditions`` (nothing if the collection is absent)."""
+        ...
+
+    def count(self, collection: str, conditions: Conditions = ()) -> int: ...
+
+    def search(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        limit: int,
+        conditions: Conditions = (),
+        *,
+        exact: bool = False,
+    ) -> list[ScoredPoint]:
+        """Nearest points by cosine, best first; ``exact`` skips any approximate index."""
+        ...
+
+    def sync(self, collections: Sequence[str]) -> None:
+        """Make earlier writes to ``collections`` durable before later ones (a power cut must
+        not keep a later write and lose an earlier one in another collection)."""
+        ...
+
+    def index_state(self, collection: str) -> VectorIndexState: ...
+
+    def build_index(self, collection: str) -> bool:
+        """Build the HNSW graph now (blocking); False when the engine has none to build."""
+        ...
+
+    def close(self) -> None: ...

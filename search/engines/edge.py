@@ -1,0 +1,258 @@
+"""Qdrant Edge (``qdrant-edge-py``): Qdrant's Rust engine inside the process, the default.
+
+Layout of an Edge store folder ``DIR``::
+
+    DIR/edge/store.json          {"engine": "edge", "format": 1}: marks the folder as Edge
+    DIR/edge/LOCK                held (flock) by the one process that has the store open
+    DIR/edge/<collection>/       one Edge shard per collection: ds__<index>__<encoder>, ds__<index>__meta
+
+One shard per collection keeps the layout, ids, payloads and write order of the other engines
+(one collection per encoder plus the meta collection). Each shard has one unnamed cosine vector
+and keyword/integer payload indexes on the filter fields. An ``update`` call is one WAL entry:
+SIGKILL during a call leaves all of its points or none (measured: tests/search/test_edge.py).
+Edge builds no index in the background: HNSW is built by :meth:`EdgeEngine.build_index`, which
+the store calls when a collection has grown past the size where it pays (search.store).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from search.engines.base import FILTER_FIELDS, HNSW_SEGMENT_KB, VectorIndexState
+from search.engines.errors import engine_errors, locked_error
+from search.errors import StoreError
+from search.records import AnyOf, Between, Conditions, EngineName, ScoredPoint, StoredPoint
+
+SCROLL = 512
+FORMAT = 1
+MARKER = "store.json"
+
+
+def edge_root(store_dir: Path) -> Path:
+    """Where an Edge store keeps its shards inside the store folder."""
+    return store_dir / "edge"
+
+
+def is_edge_store(store_dir: Path) -> bool:
+    return (edge_root(store_dir) / MARKER).is_file()
+
+
+def write_marker(root: Path) -> None:
+    """Mark ``root`` as an Edge store (written last when a store is migrated into it)."""
+    import importlib.metadata
+
+    data = {"engine": "edge", "format": FORMAT,
+            "qdrant-edge-py": importlib.metadata.version("qdrant-edge-py")}  # fmt: skip
+    tmp = root / f".{MARKER}.tmp"
+    tmp.write_text(json.dumps(data) + "\n")
+    os.replace(tmp, root / MARKER)
+
+
+def _filter(conditions: Conditions) -> qe.Filter | None:
+    must: list[Any] = []
+    for c in conditions:
+        if isinstance(c, AnyOf):
+            must.append(qe.FieldCondition(key=c.key, match=qe.MatchAny(list(c.values))))
+        elif isinstance(c, Between):
+            rng = qe.RangeFloat(gte=c.gte, lte=c.lte)
+            must.append(qe.FieldCondition(key=c.key, range=rng))
+    return qe.Filter(must=must) if must else None
+
+
+def _id(point_id: Any) -> str:
+    return str(point_id)
+
+
+class EdgeEngine:
+    """Collections as Edge shards under one folder, opened lazily and held until :meth:`close`.
+
+    Args:
+        root: ``DIR/edge`` (created with its marker if absent).
+        location: ``"embedded store at DIR"``.
+
+    Raises:
+        StoreLockedError: Another process holds the store.
+    """
+
+    name: EngineName = "edge"
+
+    def __init__(self, root: Path, location: str, *, mark: bool = True) -> None:
+        self.root = root
+        self.location = location
+        self._shards: dict[str, qe.EdgeShard] = {}
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store folder {root}: {exc.strerror}") from None
+        self._lock: IO[str] | None = open(root / "LOCK", "a")  # noqa: SIM115 - held until close
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise locked_error(root.parent) from None
+        if mark and not (root / MARKER).exists():
+            write_marker(root)
+
+    # -- collections ---------------------------------------------------------------------------
+
+    def _path(self, collection: str) -> Path:
+        return self.root / collection
+
+    def collections(self) -> list[str]:
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if not p.name.startswith(".") and (p / "edge_config.json").is_file()
+        )
+
+    def exists(self, collection: str) -> bool:
+        return collection in self._shards or (self._path(collection) / "edge_config.json").is_file()
+
+    def _shard(self, collection: str) -> qe.EdgeShard:
+        shard = self._shards.get(collection)
+        if shard is None:
+            with engine_errors(self.location, f"opening {collection}"):
+                shard = qe.EdgeShard.load(str(self._path(collection)))
+            self._shards[collection] = shard
+        return shard
+
+    def create(self, collection: str, dim: int, *, filter_fields: bool) -> None:
+        path = self._path(collection)
+        if path.exists():  # a create that was killed half-way
+            shutil.rmtree(path)
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=HNSW_SEGMENT_KB),
+        )
+        with engine_errors(self.location, f"creating {collection}"):
+            shard = qe.EdgeShard.create(str(path), config)
+            self._shards[collection] = shard
+            if filter_fields:
+                for field, kind in FILTER_FIELDS.items():
+                    schema = qe.PayloadSchemaType.Keyword if kind == "keyword" else qe.PayloadSchemaType.Integer
+                    shard.update(qe.UpdateOperation.create_field_index(field, schema))
+
+    def drop(self, collection: str) -> None:
+        shard = self._shards.pop(collection, None)
+        if shard is not None:
+            with engine_errors(self.location, f"closing {collection}"):
+                shard.close()
+        path = self._path(collection)
+        if path.exists():
+            # Out of the namespace in one rename, so a kill during the delete leaves no half shard.
+            trash = self.root / f".dropped-{collection}-{os.getpid()}"
+            os.replace(path, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    # -- points --------------------------------------------------------------------------------
+
+    def write(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: np.ndarray | None,
+        payloads: Sequence[dict[str, Any]],
+        delete_ids: Sequence[str] = (),
+    ) -> None:
+        shard = self._shard(collection)
+        with engine_errors(self.location, f"writing to {collection}"):
+            if ids:
+                rows = np.asarray(vectors, dtype=np.float32).tolist()
+                points = [qe.Point(i, v, p) for i, v, p in zip(ids, rows, payloads, strict=True)]
+                shard.update(qe.UpdateOperation.upsert_points(points))
+            if delete_ids:
+                shard.update(qe.UpdateOperation.delete_points(list(delete_ids)))
+
+    def delete_where(self, collection: str, conditions: Conditions) -> None:
+        flt = _filter(conditions)
+        if flt is None:
+            raise ValueError("delete_where needs at least one condition")
+        with engine_errors(self.location, f"deleting from {collection}"):
+            self._shard(collection).update(qe.UpdateOperation.delete_points_by_filter(flt))
+
+    def retrieve(self, collection: str, ids: Sequence[str]) -> list[StoredPoint]:
+        if not self.exists(collection):
+            return []
+        with engine_errors(self.location, f"reading {collection}"):
+            got = self._shard(collection).retrieve(list(ids), True, False)
+        return [StoredPoint(_id(r.id), dict(r.payload or {})) for r in got]
+
+    def scroll(
+        self, collection: str, conditions: Conditions = (), *, with_vectors: bool = False
+    ) -> Iterator[StoredPoint]:
+        if not self.exists(collection):
+            return
+        shard, flt, offset = self._shard(collection), _filter(conditions), None
+        while True:
+            request = qe.ScrollRequest(offset=offset, limit=SCROLL, filter=flt,
+                                       with_payload=True, with_vector=with_vectors)  # fmt: skip
+            with engine_errors(self.location, f"reading {collection}"):
+                records, offset = shard.scroll(request)
+            for r in records:
+                vec = [float(x) for x in r.vector] if with_vectors and r.vector is not None else None  # type: ignore[union-attr]
+                yield StoredPoint(_id(r.id), dict(r.payload or {}), vec)
+            if offset is None:
+                return
+
+    def count(self, collection: str, conditions: Conditions = ()) -> int:
+        if not self.exists(collection):
+            return 0
+        with engine_errors(self.location, f"counting {collection}"):
+            return int(self._shard(collection).count(qe.CountRequest(exact=True, filter=_filter(conditions))))
+
+    def search(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        limit: int,
+        conditions: Conditions = (),
+        *,
+        exact: bool = False,
+    ) -> list[ScoredPoint]:
+        request = qe.QueryRequest(
+            limit=limit, query=qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()),
+            filter=_filter(conditions), with_payload=True,
+            params=qe.SearchParams(exact=True) if exact else None,
+        )  # fmt: skip
+        with engine_errors(self.location, f"searching {collection}"):
+            got = self._shard(collection).query(request)
+        return [ScoredPoint(_id(p.id), float(p.score), dict(p.payload or {})) for p in got]
+
+    # -- durability and indexes ----------------------------------------------------------------
+
+    def sync(self, collections: Sequence[str]) -> None:
+        for name in collections:
+            if name in self._shards:
+                with engine_errors(self.location, f"flushing {name}"):
+                    self._shards[name].flush()
+
+    def index_state(self, collection: str) -> VectorIndexState:
+        with engine_errors(self.location, f"reading {collection}"):
+            info = self._shard(collection).info()
+        config = json.loads((self._path(collection) / "edge_config.json").read_text())
+        dim = int(config["vectors"][""]["size"])
+        return VectorIndexState(int(info.points_count), int(info.indexed_vectors_count), dim, True)
+
+    def build_index(self, collection: str) -> bool:
+        with engine_errors(self.location, f"building the HNSW index of {collection}"):
+            return bool(self._shard(collection).optimize())
+
+    def close(self) -> None:
+        shards, self._shards = self._shards, {}
+        for name, shard in shards.items():
+            with engine_errors(self.location, f"closing {name}"):
+                shard.flush()
+                shard.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None

@@ -1,0 +1,172 @@
+"""qdrant-client: its local mode (stores written before Edge) and a Qdrant server, one class.
+
+The two differ in three places only: local mode makes each write call one SQLite transaction
+(:mod:`search.engines.local_tx`), it has no vector index (payload indexes are accepted and
+ignored, with a warning that is silenced), and a server builds HNSW in the background by itself.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from search.engines.base import FILTER_FIELDS, VectorIndexState
+from search.engines.errors import engine_errors
+from search.engines.local_tx import one_transaction
+from search.records import AnyOf, Between, Conditions, EngineName, ScoredPoint, StoredPoint
+
+SCROLL = 512
+_SCHEMA = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER}
+
+
+def qdrant_filter(conditions: Conditions) -> models.Filter | None:
+    """The qdrant-client filter of neutral conditions (None when there are none)."""
+    must: list[Any] = []
+    for c in conditions:
+        if isinstance(c, AnyOf):
+            must.append(models.FieldCondition(key=c.key, match=models.MatchAny(any=list(c.values))))
+        elif isinstance(c, Between):
+            must.append(models.FieldCondition(key=c.key, range=models.Range(gte=c.gte, lte=c.lte)))
+    return models.Filter(must=must) if must else None
+
+
+class QdrantEngine:
+    """Collections in qdrant-client's local mode (``local=True``) or on a server.
+
+    Args:
+        client: An open ``QdrantClient``.
+        location: ``"embedded store at PATH"`` or ``"Qdrant server at URL"``.
+        local: Whether the client is in local mode (``path=``).
+    """
+
+    def __init__(self, client: QdrantClient, location: str, *, local: bool) -> None:
+        self.client = client
+        self.location = location
+        self.local = local
+        self.name: EngineName = "qdrant-local" if local else "server"
+
+    def collections(self) -> list[str]:
+        with engine_errors(self.location, "listing collections"):
+            return sorted(c.name for c in self.client.get_collections().collections)
+
+    def exists(self, collection: str) -> bool:
+        with engine_errors(self.location, f"looking up {collection}"):
+            return bool(self.client.collection_exists(collection))
+
+    def create(self, collection: str, dim: int, *, filter_fields: bool) -> None:
+        params = models.VectorParams(size=dim, distance=models.Distance.COSINE)
+        with engine_errors(self.location, f"creating {collection}"):
+            if self.client.collection_exists(collection):
+                self.client.delete_collection(collection)
+            self.client.create_collection(collection, vectors_config=params)
+            if filter_fields:
+                # A server filters through these; local mode has none and says so, silenced.
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+                    for field, kind in FILTER_FIELDS.items():
+                        self.client.create_payload_index(collection, field, field_schema=_SCHEMA[kind])
+
+    def drop(self, collection: str) -> None:
+        with engine_errors(self.location, f"deleting {collection}"):
+            self.client.delete_collection(collection)
+
+    def write(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: np.ndarray | None,
+        payloads: Sequence[dict[str, Any]],
+        delete_ids: Sequence[str] = (),
+    ) -> None:
+        ops: list[Any] = []
+        if ids:
+            rows = np.asarray(vectors, dtype=np.float32).tolist()
+            batch = models.Batch(ids=list(ids), vectors=rows, payloads=[dict(p) for p in payloads])
+            ops.append(models.UpsertOperation(upsert=models.PointsBatch(batch=batch)))
+        if delete_ids:
+            ops.append(models.DeleteOperation(delete=models.PointIdsList(points=list(delete_ids))))
+        if ops:
+            self._batch(collection, ops)
+
+    def _batch(self, collection: str, ops: list[Any]) -> None:
+        with engine_errors(self.location, f"writing to {collection}"), one_transaction(
+            self.client, collection, embedded=self.local
+        ):
+            self.client.batch_update_points(collection, ops, wait=True)
+
+    def delete_where(self, collection: str, conditions: Conditions) -> None:
+        flt = qdrant_filter(conditions)
+        if flt is None:
+            raise ValueError("delete_where needs at least one condition")
+        self._batch(collection, [models.DeleteOperation(delete=models.FilterSelector(filter=flt))])
+
+    def retrieve(self, collection: str, ids: Sequence[str]) -> list[StoredPoint]:
+        with engine_errors(self.location, f"reading {collection}"):
+            if not self.client.collection_exists(collection):
+                return []
+            got = self.client.retrieve(collection, ids=list(ids), with_payload=True)
+        return [StoredPoint(str(p.id), dict(p.payload or {})) for p in got]
+
+    def scroll(
+        self, collection: str, conditions: Conditions = (), *, with_vectors: bool = False
+    ) -> Iterator[StoredPoint]:
+        flt, offset = qdrant_filter(conditions), None
+        while True:
+            with engine_errors(self.location, f"reading {collection}"):
+                if not self.client.collection_exists(collection):
+                    return
+                points, offset = self.client.scroll(
+                    collection, scroll_filter=flt, limit=SCROLL, offset=offset,
+                    with_payload=True, with_vectors=with_vectors,
+                )  # fmt: skip
+            for p in points:
+                vec = [float(x) for x in p.vector] if with_vectors else None  # type: ignore[union-attr]
+                yield StoredPoint(str(p.id), dict(p.payload or {}), vec)
+            if offset is None:
+                return
+
+    def count(self, collection: str, conditions: Conditions = ()) -> int:
+        with engine_errors(self.location, f"counting {collection}"):
+            if not self.client.collection_exists(collection):
+                return 0
+            return int(self.client.count(collection, count_filter=qdrant_filter(conditions), exact=True).count)
+
+    def search(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        limit: int,
+        conditions: Conditions = (),
+        *,
+        exact: bool = False,
+    ) -> list[ScoredPoint]:
+        query = np.asarray(vector, dtype=np.float32).tolist()
+        params = models.SearchParams(exact=True) if exact and not self.local else None
+        with engine_errors(self.location, f"searching {collection}"):
+            got = self.client.query_points(
+                collection, query=query, limit=limit, query_filter=qdrant_filter(conditions),
+                with_payload=True, search_params=params,
+            ).points  # fmt: skip
+        return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in got]
+
+    def sync(self, collections: Sequence[str]) -> None:
+        return None  # local mode commits each call; a server acknowledges with wait=True
+
+    def index_state(self, collection: str) -> VectorIndexState:
+        with engine_errors(self.location, f"reading {collection}"):
+            info = self.client.get_collection(collection)
+        params = info.config.params.vectors
+        dim = int(params.size) if isinstance(params, models.VectorParams) else 0
+        indexed = 0 if self.local else int(info.indexed_vectors_count or 0)
+        return VectorIndexState(int(info.points_count or 0), indexed, dim, False)
+
+    def build_index(self, collection: str) -> bool:
+        return False  # local mode has no HNSW; a server's optimizer builds it on its own
+
+    def close(self) -> None:
+        with engine_errors(self.location, "closing"):
+            self.client.close()
