@@ -93,8 +93,10 @@ class Engine(Protocol):
 
     def delete_where(self, collection: str, conditions: Conditions) -> None: ...
 
-    def retrieve(self, collection: str, ids: Sequence[str]) -> list[StoredPoint]:
-        """The points of ``ids`` that exist, with payloads (no vectors)."""
+    def retrieve(
+        self, collection: str, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> list[StoredPoint]:
+        """The points of ``ids`` that exist, with payloads (and vectors when asked)."""
         ...
 
     def scroll(

@@ -69,7 +69,11 @@ def _filter(conditions: Conditions) -> qe.Filter | None:
 
 
 def _id(point_id: Any) -> str:
-    return str(point_id)
+    return str(point_id)  # Edge hands back uuid.UUID objects; the store speaks strings
+
+
+def _vector(record: Any, wanted: bool) -> list[float] | None:
+    return [float(x) for x in record.vector] if wanted and record.vector is not None else None
 
 
 class EdgeEngine:
@@ -180,12 +184,14 @@ class EdgeEngine:
         with engine_errors(self.location, f"deleting from {collection}"):
             self._shard(collection).update(qe.UpdateOperation.delete_points_by_filter(flt))
 
-    def retrieve(self, collection: str, ids: Sequence[str]) -> list[StoredPoint]:
+    def retrieve(
+        self, collection: str, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> list[StoredPoint]:
         if not self.exists(collection):
             return []
         with engine_errors(self.location, f"reading {collection}"):
-            got = self._shard(collection).retrieve(list(ids), True, False)
-        return [StoredPoint(_id(r.id), dict(r.payload or {})) for r in got]
+            got = self._shard(collection).retrieve(list(ids), True, with_vectors)
+        return [StoredPoint(_id(r.id), dict(r.payload or {}), _vector(r, with_vectors)) for r in got]
 
     def scroll(
         self, collection: str, conditions: Conditions = (), *, with_vectors: bool = False
@@ -199,8 +205,7 @@ class EdgeEngine:
             with engine_errors(self.location, f"reading {collection}"):
                 records, offset = shard.scroll(request)
             for r in records:
-                vec = [float(x) for x in r.vector] if with_vectors and r.vector is not None else None  # type: ignore[union-attr]
-                yield StoredPoint(_id(r.id), dict(r.payload or {}), vec)
+                yield StoredPoint(_id(r.id), dict(r.payload or {}), _vector(r, with_vectors))
             if offset is None:
                 return
 

@@ -34,6 +34,10 @@ def qdrant_filter(conditions: Conditions) -> models.Filter | None:
     return models.Filter(must=must) if must else None
 
 
+def _vector(point: Any, wanted: bool) -> list[float] | None:
+    return [float(x) for x in point.vector] if wanted and point.vector is not None else None
+
+
 class QdrantEngine:
     """Collections in qdrant-client's local mode (``local=True``) or on a server.
 
@@ -104,12 +108,16 @@ class QdrantEngine:
             raise ValueError("delete_where needs at least one condition")
         self._batch(collection, [models.DeleteOperation(delete=models.FilterSelector(filter=flt))])
 
-    def retrieve(self, collection: str, ids: Sequence[str]) -> list[StoredPoint]:
+    def retrieve(
+        self, collection: str, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> list[StoredPoint]:
         with engine_errors(self.location, f"reading {collection}"):
             if not self.client.collection_exists(collection):
                 return []
-            got = self.client.retrieve(collection, ids=list(ids), with_payload=True)
-        return [StoredPoint(str(p.id), dict(p.payload or {})) for p in got]
+            got = self.client.retrieve(
+                collection, ids=list(ids), with_payload=True, with_vectors=with_vectors
+            )
+        return [StoredPoint(str(p.id), dict(p.payload or {}), _vector(p, with_vectors)) for p in got]
 
     def scroll(
         self, collection: str, conditions: Conditions = (), *, with_vectors: bool = False
@@ -124,8 +132,7 @@ class QdrantEngine:
                     with_payload=True, with_vectors=with_vectors,
                 )  # fmt: skip
             for p in points:
-                vec = [float(x) for x in p.vector] if with_vectors else None  # type: ignore[union-attr]
-                yield StoredPoint(str(p.id), dict(p.payload or {}), vec)
+                yield StoredPoint(str(p.id), dict(p.payload or {}), _vector(p, with_vectors))
             if offset is None:
                 return
 

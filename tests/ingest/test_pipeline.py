@@ -67,23 +67,15 @@ def write_folder(root: Path, extra: str = "") -> Path:
 def snapshot(store, index: str) -> dict[str, dict[str, tuple[str, np.ndarray]]]:
     """Every point of every collection of ``index``: id -> (payload hash, vector)."""
     out: dict[str, dict[str, tuple[str, np.ndarray]]] = {}
-    for c in store.client.get_collections().collections:
-        if not c.name.startswith(f"ds__{index}__"):
+    for name in store.engine.collections():
+        if not name.startswith(f"ds__{index}__"):
             continue
-        points, offset = [], None
-        while True:
-            got, offset = store.client.scroll(
-                c.name, limit=1000, offset=offset, with_payload=True, with_vectors=True
-            )
-            points += got
-            if offset is None:
-                break
-        out[c.name] = {
-            str(p.id): (
+        out[name] = {
+            p.id: (
                 hashlib.sha256(json.dumps(p.payload, sort_keys=True).encode()).hexdigest(),
                 np.asarray(p.vector),
             )
-            for p in points
+            for p in store.engine.scroll(name, with_vectors=True)
         }
     return out
 
@@ -288,7 +280,7 @@ def test_shrinking_document_and_keep_removed(tmp_path, store, minilm):
     assert r.removed == 0 and "mail.eml" in {d.doc_id for d in store.documents("t")}
     chunks = store.document_chunks("t", "diffusion.md")
     assert before > 1 and len(chunks) == 1 == chunks[0].n_chunks
-    assert store.client.count("ds__t__minilm").count == store.index_info("t").chunks
+    assert store.chunk_count("t", "minilm") == store.index_info("t").chunks
     assert ingest_folder(root, **run).removed == 1
 
 
@@ -494,36 +486,40 @@ def test_parse_workers_in_processes_survive_a_crashing_parser(tmp_path, store, m
 KILL_DRIVER = textwrap.dedent("""
     import os, signal, sys
     import ingest.pipeline
-    from search import store as st
-    mode, n = sys.argv[1], int(sys.argv[2])
+    mode, engine, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     ingest.pipeline.BATCH_CHUNKS = 6  # several embed-and-write rounds in a small folder
     count = [0]
     def tick():
         count[0] += 1
         if count[0] == n:
             os.kill(os.getpid(), signal.SIGKILL)
-    if mode == "calls":  # after the n-th store write call
-        real = st.Store._batch
-        def _batch(self, collection, ops):
-            real(self, collection, ops)
-            tick()
-        st.Store._batch = _batch
-    else:  # in the middle of a write call, after the n-th point reached SQLite
+    if mode == "calls":  # after the n-th engine write call (any engine)
+        from search.engines.edge import EdgeEngine
+        from search.engines.qdrant import QdrantEngine
+        for cls in (EdgeEngine, QdrantEngine):
+            def write(self, *a, _real=cls.write, **kw):
+                _real(self, *a, **kw)
+                tick()
+            cls.write = write
+    else:  # local mode, in the middle of a write call, after the n-th point reached SQLite
         from qdrant_client.local import persistence
         real_p = persistence.CollectionPersistence.persist
         def persist(self, point):
             real_p(self, point)
             tick()
         persistence.CollectionPersistence.persist = persist
+    if engine == "qdrant-local":  # a store written before Edge: detected from its files
+        from qdrant_client import QdrantClient
+        QdrantClient(path=sys.argv[sys.argv.index("--store") + 1]).close()
     from ui.cli import main
-    sys.exit(main(sys.argv[3:]))
+    sys.exit(main(sys.argv[4:]))
 """)
 
 
-def _killed_run(root: Path, store: Path, mode: str, n: int) -> int:
+def _killed_run(root: Path, store: Path, mode: str, n: int, engine: str = "edge") -> int:
     args = ["ingest", str(root), "--index", "k", "-e", "minilm", "-e", "minilm-causal", "--store", str(store),
             "--chunk-tokens", "64", "--overlap", "8", "--workers", "0", "--json"]  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", KILL_DRIVER, mode, str(n), *args], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-c", KILL_DRIVER, mode, engine, str(n), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode in (0, -9), proc.stderr[-2000:]
     return proc.returncode
@@ -542,11 +538,12 @@ def kill_case(tmp_path_factory):
         return root, snapshot(clean, "k")
 
 
-def _kill_and_rerun(tmp_path, kill_case, mode: str, n: int) -> None:
+def _kill_and_rerun(tmp_path, kill_case, mode: str, n: int, engine: str = "edge") -> None:
     root, clean = kill_case
     path = tmp_path / f"{mode}{n}"
-    assert _killed_run(root, path, mode, n) == -9, "the run ended before the kill point"
+    assert _killed_run(root, path, mode, n, engine) == -9, "the run ended before the kill point"
     with open_store(path=path) as store:
+        assert store.engine_name == engine
         r = ingest_folder(
             root, index="k", encoders=["minilm", "minilm-causal"], store=store, workers=0, **SMALL
         )
@@ -554,15 +551,18 @@ def _kill_and_rerun(tmp_path, kill_case, mode: str, n: int) -> None:
         assert_same_points(clean, snapshot(store, "k"))
 
 
-@pytest.mark.parametrize(("mode", "n"), [("calls", 7), ("points", 40)])
-def test_killed_ingest_is_repaired_by_a_rerun(tmp_path, kill_case, mode, n):
-    _kill_and_rerun(tmp_path, kill_case, mode, n)
+@pytest.mark.parametrize(
+    ("mode", "n", "engine"), [("calls", 7, "edge"), ("points", 40, "qdrant-local")]
+)
+def test_killed_ingest_is_repaired_by_a_rerun(tmp_path, kill_case, mode, n, engine):
+    _kill_and_rerun(tmp_path, kill_case, mode, n, engine)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("mode", "n"),
-    [*(("calls", n) for n in (1, 2, 3, 4, 5, 6, 9, 12, 15)), ("points", 3), ("points", 25)],
-)
-def test_killed_ingest_at_many_moments(tmp_path, kill_case, mode, n):
-    _kill_and_rerun(tmp_path, kill_case, mode, n)
+    ("mode", "n", "engine"),
+    [*(("calls", n, "edge") for n in (1, 2, 3, 4, 5, 6, 9, 12, 15)),
+     *(("calls", n, "qdrant-local") for n in (2, 5, 7, 12)), ("points", 3, "qdrant-local"), ("points", 25, "qdrant-local")],
+)  # fmt: skip
+def test_killed_ingest_at_many_moments(tmp_path, kill_case, mode, n, engine):
+    _kill_and_rerun(tmp_path, kill_case, mode, n, engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from ui.cli import main
@@ -64,6 +65,19 @@ def test_indexes_and_drop(capsys, store_dir):
     (info,) = json.loads(out)
     assert code == 0 and info["name"] == "demo" and info["documents"] == 6
     assert set(info["encoders"]) == {"minilm", "minilm-causal"} and info["chunks"] > 6
+    assert info["engine"] == "edge"
+    code, out, _ = run(capsys, "indexes", "--store", store_dir)
+    assert "(engine: edge)" in out
+    code, out, _ = run(capsys, "optimize", "--store", store_dir, "--only-due", "--json")
+    reports = json.loads(out)
+    assert code == 0 and {r["encoder"] for r in reports} == {"minilm", "minilm-causal"}
+    assert all(not r["built"] and r["note"] == "small enough to scan exactly" for r in reports)
+    code, out, _ = run(capsys, "optimize", "--store", store_dir, "--index", "demo")
+    assert code == 0 and "demo/minilm:" in out and "in HNSW" in out
+    code, _, err = run(capsys, "optimize", "--store", store_dir, "--index", "nope")
+    assert code == 2 and "no index 'nope'" in err
+    code, _, err = run(capsys, "store", "migrate", "--store", store_dir)
+    assert code == 2 and "already an Edge store" in err
     code, out, _ = run(capsys, "drop", "demo", "--store", store_dir)
     assert code == 0 and "dropped index 'demo'" in out
     code, out, _ = run(capsys, "indexes", "--store", store_dir)
@@ -88,6 +102,22 @@ def test_errors_exit_2_with_a_message(capsys, store_dir, argv, words):
     code, _, err = run(capsys, *argv, "--store", store_dir)
     assert code == 2
     assert words in err and "Traceback" not in err
+
+
+def test_indexes_names_a_local_mode_store_and_the_way_to_migrate(capsys, tmp_path):
+    from search.store import open_store
+    from tests.search.test_store import INFO, _doc, _unit
+
+    with open_store(path=tmp_path / "old", engine="qdrant-local") as s:
+        s.ensure_index("old", {"mode": "whole"})
+        s.add_encoder("old", INFO)
+        s.write_documents("old", [_doc("a.md", _unit(np.random.default_rng(0), 2))])
+    code, out, _ = run(capsys, "indexes", "--json", "--store", str(tmp_path / "old"))
+    assert code == 0 and json.loads(out)[0]["engine"] == "qdrant-local"
+    code, out, _ = run(capsys, "indexes", "--store", str(tmp_path / "old"))
+    assert "(engine: qdrant-local)" in out and "diffsearch store migrate" in out
+    code, out, _ = run(capsys, "optimize", "--store", str(tmp_path / "old"))
+    assert code == 0 and "no HNSW index" in out
 
 
 def test_unreachable_server_says_where_it_looked(capsys):

@@ -176,7 +176,10 @@ def run_indexes(args: argparse.Namespace) -> int:
         [i.name, i.documents, i.chunks, ", ".join(i.encoders), _chunking(i.chunking)] for i in infos
     ]
     print(table(["index", "documents", "chunks", "encoders", "chunking"], rows, max_width=70))
-    print(f"\nstore: {location}")
+    print(f"\nstore: {location} (engine: {infos[0].engine})")
+    if infos[0].engine == "qdrant-local":
+        print("  written by qdrant-client's local mode, which scans every vector per query: "
+              "`diffsearch store migrate` copies it into Qdrant Edge")  # fmt: skip
     return 0
 
 
@@ -195,6 +198,7 @@ def _index_dict(info: Any) -> dict[str, Any]:
         "encoders": info.encoders,
         "chunking": info.chunking,
         "store": info.location,
+        "engine": info.engine,
     }
 
 
