@@ -1,11 +1,13 @@
-"""Document-level query speed in the embedded store: diffsearch against Qdrant's group API.
+"""Document-level query speed: diffsearch against Qdrant's group API in the embedded store.
 
 A document-level search returns each of the k best documents' best chunk. Qdrant's own way is
 ``query_points_groups(group_by="doc_id", group_size=1)``; diffsearch's ``Store.query`` asks for
-the top chunks and keeps each document's first (see ``search/grouping.py``). Both run here on the
-same embedded collection (random unit vectors, 384 dimensions, 1 to 19 chunks per document, one
-long document of 500 chunks) with the same queries; the script checks that they return the same
-documents and chunks and prints the time per query and the ratio.
+the top chunks and keeps each document's first (see ``search/grouping.py``). The same documents
+(random unit vectors, 384 dimensions, 1 to 19 chunks per document, one long document of 500
+chunks) go into qdrant-client's local mode and into Qdrant Edge (diffsearch's default, exact
+scan); the same queries run as Qdrant's grouped query in local mode (the reference), as
+diffsearch on local mode and as diffsearch on Edge. The script checks that all three return the
+same documents and chunks and prints the time per query and the ratios.
 
     python benchmarks/query.py                      # 20,000 and 50,000 chunks, k=10
     python benchmarks/query.py --chunks 100000 --k 10 50 --queries 20
@@ -59,43 +61,49 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=10)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    print(
-        f"{'chunks':>7} {'k':>4} {'qdrant groups ms':>17} {'diffsearch ms':>14} {'ratio':>6}  same"
-    )
+    print(f"{'chunks':>7} {'k':>4} {'qdrant groups ms':>17} {'ours, local ms':>15} {'ours, Edge ms':>14}"
+          f" {'local/ours':>10} {'groups/Edge':>11}  same")  # fmt: skip
     for n in args.chunks:
-        with tempfile.TemporaryDirectory() as tmp, open_store(path=tmp) as store:
-            store.ensure_index("bench", {"mode": "whole"})
-            store.add_encoder("bench", INFO)
-            docs = _docs(n, rng)
-            for start in range(0, len(docs), 500):
-                store.write_documents("bench", docs[start : start + 500])
-            record = store.index_record("bench")
+        docs = _docs(n, rng)
+        with tempfile.TemporaryDirectory() as tmp, open_store(path=f"{tmp}/l", engine="qdrant-local") as local, \
+                open_store(path=f"{tmp}/e", engine="edge") as edge:  # fmt: skip
+            for store in (local, edge):
+                store.ensure_index("bench", {"mode": "whole"})
+                store.add_encoder("bench", INFO)
+                for start in range(0, len(docs), 500):
+                    store.write_documents("bench", docs[start : start + 500])
+            record = local.index_record("bench")
             assert record is not None
             collection = record["collections"]["bench"]
+            client = local.engine.client  # type: ignore[attr-defined]
             queries = rng.normal(size=(args.queries, DIM)).astype(np.float32)
             # Half the queries sit next to the long document: its chunks fill the top.
             queries[::2] = docs[0].vectors["bench"][0] + 0.1 * queries[::2]
             for k in args.k:
-                same, t_groups, t_ours = True, 0.0, 0.0
+                same, t_groups, t_local, t_edge = True, 0.0, 0.0, 0.0
                 for q in queries:
                     t = time.perf_counter()
-                    groups = store.client.query_points_groups(
+                    groups = client.query_points_groups(
                         collection, query=q.tolist(), group_by="doc_id", limit=k, group_size=1,
                         with_payload=True,
                     ).groups  # fmt: skip
                     t_groups += time.perf_counter() - t
                     t = time.perf_counter()
-                    ours = store.query("bench", "bench", q, k, group_by_doc=True)
-                    t_ours += time.perf_counter() - t
+                    ours = local.query("bench", "bench", q, k, group_by_doc=True)
+                    t_local += time.perf_counter() - t
+                    t = time.perf_counter()
+                    on_edge = edge.query("bench", "bench", q, k, group_by_doc=True, exact=True)
+                    t_edge += time.perf_counter() - t
                     best = [(g.hits[0].score, g.hits[0].payload or {}) for g in groups]
                     theirs = sorted(
                         ((s, p["doc_id"], p["chunk"]) for s, p in best), key=lambda x: -x[0]
                     )
-                    same &= [(h.doc_id, h.chunk) for h in ours] == [(d, c) for _, d, c in theirs]
-                a, b = 1000 * t_groups / len(queries), 1000 * t_ours / len(queries)
-                print(
-                    f"{n:>7} {k:>4} {a:>17.1f} {b:>14.1f} {a / b:>5.1f}x  {'yes' if same else 'NO'}"
-                )
+                    ref = [(d, c) for _, d, c in theirs]
+                    same &= [(h.doc_id, h.chunk) for h in ours] == ref
+                    same &= [(h.doc_id, h.chunk) for h in on_edge] == ref
+                a, b, c = (1000 * t / len(queries) for t in (t_groups, t_local, t_edge))
+                print(f"{n:>7} {k:>4} {a:>17.1f} {b:>15.1f} {c:>14.2f} {a / b:>9.1f}x {a / c:>10.0f}x"
+                      f"  {'yes' if same else 'NO'}")  # fmt: skip
     return 0
 
 

@@ -103,7 +103,9 @@ def parse_where(expressions: Iterable[str]) -> Filters:
     return Filters(tuple(source), tuple(filetype), page_min, page_max)
 
 
-def resolve_filters(store: VectorStore, index: str, filters: Filters | Where | None) -> Where | None:
+def resolve_filters(
+    store: VectorStore, index: str, filters: Filters | Where | None
+) -> Where | None:
     """Turn user filters into the store's pushed-down ``Where`` (``None`` when unfiltered).
 
     A source glob that matches no document gives ``doc_ids=()``: the caller returns no hits.

@@ -151,10 +151,14 @@ def _verify(source: Engine, target: Engine, name: str) -> float:
         for p in page:
             copy = got.get(p.id)
             if copy is None or copy.payload != p.payload:
-                raise StoreError(f"migration check failed: point {p.id} of {name} differs in its copy")
+                raise StoreError(
+                    f"migration check failed: point {p.id} of {name} differs in its copy"
+                )
             d = float(np.max(np.abs(np.asarray(copy.vector) - np.asarray(p.vector))))
             if not d <= VECTOR_ATOL:
-                raise StoreError(f"migration check failed: the vector of {p.id} in {name} moved by {d:g}")
+                raise StoreError(
+                    f"migration check failed: the vector of {p.id} in {name} moved by {d:g}"
+                )
             diff = max(diff, d)
         return diff
 

@@ -9,7 +9,7 @@ filters, and talks to its engine in :class:`StoredPoint`, :class:`ScoredPoint` a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from search.errors import QueryError
 
@@ -111,7 +111,7 @@ class Between:
     lte: int | None = None
 
 
-Condition = Union[AnyOf, Between]
+Condition = AnyOf | Between
 #: Conditions that must all hold (an empty tuple matches every point).
 Conditions = tuple[Condition, ...]
 
@@ -130,9 +130,9 @@ def where_conditions(where: Where | None) -> Conditions:
     if where.filetypes is not None:
         out.append(AnyOf("filetype", tuple(t.lower().lstrip(".") for t in where.filetypes)))
     if where.page_min is not None or where.page_max is not None:
-        if where.page_min is not None and where.page_max is not None:
-            if where.page_min > where.page_max:
-                raise QueryError(f"page_min {where.page_min} is above page_max {where.page_max}")
+        low, high = where.page_min, where.page_max
+        if low is not None and high is not None and low > high:
+            raise QueryError(f"page_min {low} is above page_max {high}")
         out.append(Between("page", where.page_min, where.page_max))
     return tuple(out)
 

@@ -138,7 +138,9 @@ class SearchService:
             loads presets and local folders through ``encoders.load_encoder``.
     """
 
-    def __init__(self, store: VectorStore, encoder_loader: EncoderLoader = load_index_encoder) -> None:
+    def __init__(
+        self, store: VectorStore, encoder_loader: EncoderLoader = load_index_encoder
+    ) -> None:
         self.store = store
         self._load = encoder_loader
 

@@ -83,6 +83,7 @@ __all__ = [
     "point_id",
 ]
 
+
 @dataclass(frozen=True)
 class OptimizeReport:
     """What :meth:`Store.optimize` did to one encoder collection."""
@@ -234,7 +235,11 @@ class Store:
         record = self._cached_record(index)
         out: dict[str, list[dict[str, Any]]] = {d: [] for d in doc_ids}
         with self._lock:
-            points = list(self.engine.scroll(record["collections"][encoder], (AnyOf("doc_id", tuple(doc_ids)),)))
+            points = list(
+                self.engine.scroll(
+                    record["collections"][encoder], (AnyOf("doc_id", tuple(doc_ids)),)
+                )
+            )
         for p in points:
             out.setdefault(p.payload["doc_id"], []).append(p.payload)
         for chunks in out.values():
@@ -425,7 +430,9 @@ class Store:
                     self.engine.write(record["collections"][enc], ids, vectors, payloads, stale_ids)
                     written.append(record["collections"][enc])
             self.engine.sync(written)
-            self._upsert_meta(index, [{"kind": "doc", "doc_id": d.doc_id, **d.manifest} for d in docs])
+            self._upsert_meta(
+                index, [{"kind": "doc", "doc_id": d.doc_id, **d.manifest} for d in docs]
+            )
 
     def _manifest_entries(self, index: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Current manifest entries of some documents (absent ones are left out)."""
@@ -505,7 +512,11 @@ class Store:
                     self.engine.build_index(collection)
                     after = self.engine.index_state(collection)
                 built = after.indexed > state.indexed
-                note = "HNSW built" if built else "nothing to build (segments under Edge's indexing threshold)"
+                note = (
+                    "HNSW built"
+                    if built
+                    else "nothing to build (segments under Edge's indexing threshold)"
+                )
                 out.append(OptimizeReport(name, enc, state.points, state.dim, state.indexed,
                                           after.indexed, built, time.perf_counter() - t0, note))  # fmt: skip
         return out
@@ -529,7 +540,9 @@ class Store:
 
     def _put_record(self, index: str, record: dict[str, Any]) -> None:
         with self._lock:
-            self.engine.write(meta_name(index), [record_id(index)], np.ones((1, 1), np.float32), [record])
+            self.engine.write(
+                meta_name(index), [record_id(index)], np.ones((1, 1), np.float32), [record]
+            )
             self._records[index] = dict(record)
 
     def _upsert_meta(self, index: str, payloads: list[dict[str, Any]]) -> None:

@@ -143,7 +143,11 @@ class EdgeEngine:
             self._shards[collection] = shard
             if filter_fields:
                 for field, kind in FILTER_FIELDS.items():
-                    schema = qe.PayloadSchemaType.Keyword if kind == "keyword" else qe.PayloadSchemaType.Integer
+                    schema = (
+                        qe.PayloadSchemaType.Keyword
+                        if kind == "keyword"
+                        else qe.PayloadSchemaType.Integer
+                    )
                     shard.update(qe.UpdateOperation.create_field_index(field, schema))
 
     def drop(self, collection: str) -> None:
@@ -191,7 +195,9 @@ class EdgeEngine:
             return []
         with engine_errors(self.location, f"reading {collection}"):
             got = self._shard(collection).retrieve(list(ids), True, with_vectors)
-        return [StoredPoint(_id(r.id), dict(r.payload or {}), _vector(r, with_vectors)) for r in got]
+        return [
+            StoredPoint(_id(r.id), dict(r.payload or {}), _vector(r, with_vectors)) for r in got
+        ]
 
     def scroll(
         self, collection: str, conditions: Conditions = (), *, with_vectors: bool = False
@@ -213,7 +219,11 @@ class EdgeEngine:
         if not self.exists(collection):
             return 0
         with engine_errors(self.location, f"counting {collection}"):
-            return int(self._shard(collection).count(qe.CountRequest(exact=True, filter=_filter(conditions))))
+            return int(
+                self._shard(collection).count(
+                    qe.CountRequest(exact=True, filter=_filter(conditions))
+                )
+            )
 
     def search(
         self,

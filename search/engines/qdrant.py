@@ -72,7 +72,9 @@ class QdrantEngine:
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Payload indexes have no effect")
                     for field, kind in FILTER_FIELDS.items():
-                        self.client.create_payload_index(collection, field, field_schema=_SCHEMA[kind])
+                        self.client.create_payload_index(
+                            collection, field, field_schema=_SCHEMA[kind]
+                        )
 
     def drop(self, collection: str) -> None:
         with engine_errors(self.location, f"deleting {collection}"):
@@ -97,8 +99,9 @@ class QdrantEngine:
             self._batch(collection, ops)
 
     def _batch(self, collection: str, ops: list[Any]) -> None:
-        with engine_errors(self.location, f"writing to {collection}"), one_transaction(
-            self.client, collection, embedded=self.local
+        with (
+            engine_errors(self.location, f"writing to {collection}"),
+            one_transaction(self.client, collection, embedded=self.local),
         ):
             self.client.batch_update_points(collection, ops, wait=True)
 
@@ -117,7 +120,9 @@ class QdrantEngine:
             got = self.client.retrieve(
                 collection, ids=list(ids), with_payload=True, with_vectors=with_vectors
             )
-        return [StoredPoint(str(p.id), dict(p.payload or {}), _vector(p, with_vectors)) for p in got]
+        return [
+            StoredPoint(str(p.id), dict(p.payload or {}), _vector(p, with_vectors)) for p in got
+        ]
 
     def scroll(
         self, collection: str, conditions: Conditions = (), *, with_vectors: bool = False
@@ -140,7 +145,11 @@ class QdrantEngine:
         with engine_errors(self.location, f"counting {collection}"):
             if not self.client.collection_exists(collection):
                 return 0
-            return int(self.client.count(collection, count_filter=qdrant_filter(conditions), exact=True).count)
+            return int(
+                self.client.count(
+                    collection, count_filter=qdrant_filter(conditions), exact=True
+                ).count
+            )
 
     def search(
         self,

@@ -30,7 +30,9 @@ def _info(name: str) -> dict[str, Any]:
             "attention": "bidirectional", "pooling": "mean", "max_tokens": 64, "long_policy": "truncate"}  # fmt: skip
 
 
-def _doc(rng: np.random.Generator, i: int, n: int, encoders: tuple[str, ...], replace: bool = True) -> DocumentWrite:
+def _doc(
+    rng: np.random.Generator, i: int, n: int, encoders: tuple[str, ...], replace: bool = True
+) -> DocumentWrite:
     doc_id = f"folder/doc{i:03}.{FILETYPES[i % 3]}"
     pages = [int(p) for p in rng.integers(1, 6, size=n)] if i % 3 == 1 else [None] * n
     chunks = tuple(
@@ -94,7 +96,12 @@ def _compare_reads(stores: tuple[Store, Store], rng: np.random.Generator, index:
         assert isinstance(s, VectorStore)
     # counts, listings, manifests
     a, b = edge.index_info(index), local.index_info(index)
-    assert (a.documents, a.chunks, a.encoders, a.chunking) == (b.documents, b.chunks, b.encoders, b.chunking)
+    assert (a.documents, a.chunks, a.encoders, a.chunking) == (
+        b.documents,
+        b.chunks,
+        b.encoders,
+        b.chunking,
+    )
     assert edge.documents(index) == local.documents(index)
     assert edge.manifest(index) == local.manifest(index)
     assert edge.index_record(index) == local.index_record(index)
@@ -102,13 +109,18 @@ def _compare_reads(stores: tuple[Store, Store], rng: np.random.Generator, index:
     wheres = _where_choices(rng, doc_ids)
     for enc in edge.index_record(index)["encoders"]:  # type: ignore[index]
         for where in wheres:
-            assert edge.chunk_count(index, enc, where) == local.chunk_count(index, enc, where), (enc, where)
+            assert edge.chunk_count(index, enc, where) == local.chunk_count(index, enc, where), (
+                enc,
+                where,
+            )
         # scroll: every point, payload and vector
         pa = sorted(edge.points(index, enc, with_vectors=True), key=lambda p: p.id)
         pb = sorted(local.points(index, enc, with_vectors=True), key=lambda p: p.id)
         assert [(p.id, p.payload) for p in pa] == [(p.id, p.payload) for p in pb]
         assert np.allclose([p.vector for p in pa], [p.vector for p in pb], atol=1e-6)
-        assert edge.stored_chunks(index, enc, doc_ids[:7]) == local.stored_chunks(index, enc, doc_ids[:7])
+        assert edge.stored_chunks(index, enc, doc_ids[:7]) == local.stored_chunks(
+            index, enc, doc_ids[:7]
+        )
         # queries: chunk level and document level, with and without filters, several k
         for q in range(3):
             vec = rng.normal(size=DIMS[enc]).astype(np.float32)
@@ -121,8 +133,10 @@ def _compare_reads(stores: tuple[Store, Store], rng: np.random.Generator, index:
                                for s in stores]  # fmt: skip
                         _scores_close(*got)
                         assert len(got[0]) <= k
-    for doc_id in doc_ids[::9] + ["missing.md"]:
-        assert _hits(edge.document_chunks(index, doc_id)) == _hits(local.document_chunks(index, doc_id))
+    for doc_id in [*doc_ids[::9], "missing.md"]:
+        assert _hits(edge.document_chunks(index, doc_id)) == _hits(
+            local.document_chunks(index, doc_id)
+        )
     assert [i.name for i in edge.list_indexes()] == [i.name for i in local.list_indexes()]
 
 
@@ -165,4 +179,8 @@ def test_edge_and_local_mode_agree_on_every_store_call(stores):
     _both(stores, lambda s: s.write_documents("other", step_other))
     _both(stores, lambda s: s.drop_index(index))
     _compare_reads(stores, rng, "other")
-    assert [i.name for i in stores[0].list_indexes()] == ["other"] == [i.name for i in stores[1].list_indexes()]
+    assert (
+        [i.name for i in stores[0].list_indexes()]
+        == ["other"]
+        == [i.name for i in stores[1].list_indexes()]
+    )

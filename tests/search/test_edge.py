@@ -3,6 +3,7 @@ and the record cache that makes a warm query a single engine call."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -56,10 +57,8 @@ def test_sigkill_during_one_edge_write_call_leaves_all_or_nothing(tmp_path):
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
         assert proc.stdout is not None and proc.stdout.readline().strip() == "go"
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            pass
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         with open_store(path=path) as s:
@@ -166,7 +165,9 @@ def test_the_record_cache_follows_writes_here_and_elsewhere(tmp_path):
         # Another writer on the same engine (as another process on a server would be).
         other = Store(s.engine)
         other.add_encoder("idx", {**INFO, "name": "enc-b"})
-        other.write_documents("idx", [_doc("a.md", _unit(np.random.default_rng(0), 3), enc="enc-b")])
+        other.write_documents(
+            "idx", [_doc("a.md", _unit(np.random.default_rng(0), 3), enc="enc-b")]
+        )
         assert s.query("idx", "enc-b", q, 1)[0].doc_id == "a.md"  # a miss re-reads the record
         other.drop_index("idx")
         with pytest.raises(IndexNotFoundError):

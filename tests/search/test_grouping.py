@@ -97,7 +97,10 @@ def test_store_doc_level_equals_qdrant_groups(tmp_path) -> None:
         )
     info = {"name": "e", "family": "encoder", "model_id": "m", "revision": "r", "dim": DIM,
             "attention": "bidirectional", "pooling": "mean", "max_tokens": 64, "long_policy": "truncate"}  # fmt: skip
-    with open_store(path=tmp_path / "s") as store, open_store(path=tmp_path / "ref", engine="qdrant-local") as ref:
+    with (
+        open_store(path=tmp_path / "s") as store,
+        open_store(path=tmp_path / "ref", engine="qdrant-local") as ref,
+    ):
         assert store.engine_name == "edge"
         for s in (store, ref):
             s.ensure_index("i", {"mode": "whole"})

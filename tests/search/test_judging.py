@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from search.judging import append_judgement, judged_questions, parse_marks, pool
-from search.layout import Hit
+from search.records import Hit
 from search.service import RankedHit, SearchResult
 from ui.cli import main
 

@@ -26,15 +26,19 @@ def _old_store(path):
             s.add_encoder(index, {**INFO, "name": "enc-b"})
             docs = [_doc(f"d{i}.md", _unit(rng, 1 + i % 4)) for i in range(n)]
             s.write_documents(index, docs)
-            s.write_documents(index, [_doc(d.doc_id, _unit(rng, len(d.chunks)), enc="enc-b") for d in docs])
+            s.write_documents(
+                index, [_doc(d.doc_id, _unit(rng, len(d.chunks)), enc="enc-b") for d in docs]
+            )
         s.write_documents("one", [_doc("d0.md", _unit(rng, 1))])  # a replaced document too
     assert detect_engine(path) == "qdrant-local"
 
 
 def _everything(store) -> dict[str, list[tuple[str, dict, list[float]]]]:
     return {
-        name: sorted(((p.id, p.payload, p.vector) for p in store.engine.scroll(name, with_vectors=True)),
-                     key=lambda t: t[0])  # fmt: skip
+        name: sorted(
+            ((p.id, p.payload, p.vector) for p in store.engine.scroll(name, with_vectors=True)),
+            key=lambda t: t[0],
+        )
         for name in store.engine.collections()
     }
 
@@ -59,7 +63,9 @@ def test_migrate_copies_points_vectors_payloads_and_manifests(tmp_path, capsys):
         assert sorted(after) == sorted(before)
         for name in before:
             assert [(i, p) for i, p, _ in after[name]] == [(i, p) for i, p, _ in before[name]], name
-            assert np.allclose([v for *_, v in after[name]], [v for *_, v in before[name]], atol=1e-6)
+            assert np.allclose(
+                [v for *_, v in after[name]], [v for *_, v in before[name]], atol=1e-6
+            )
         assert new.documents("one") == old_docs
         got = [(h.id, h.score) for h in new.query("one", "enc-a", q, 5, exact=True)]
         assert [i for i, _ in got] == [i for i, _ in old_hits]
@@ -75,7 +81,11 @@ def test_migrate_remove_old_and_nothing_to_migrate(tmp_path, capsys):
     path = tmp_path / "store"
     _old_store(path)
     report = migrate_store(path, remove_old=True)
-    assert report.removed_old and not (path / "meta.json").exists() and not (path / "collection").exists()
+    assert (
+        report.removed_old
+        and not (path / "meta.json").exists()
+        and not (path / "collection").exists()
+    )
     with open_store(path=path) as s:
         assert s.engine_name == "edge" and s.index_info("two").chunks == 1 + 2 + 3
     with pytest.raises(StoreError, match="already an Edge store"):

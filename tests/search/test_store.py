@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ingest.write import DocumentWrite, IndexWriter
+from search.connect import detect_engine
 from search.errors import (
     EncoderNotInIndexError,
     IndexMismatchError,
@@ -22,7 +23,6 @@ from search.errors import (
     StoreLockedError,
     StoreUnreachableError,
 )
-from search.connect import detect_engine
 from search.store import (
     Store,
     Where,

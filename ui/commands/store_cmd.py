@@ -26,7 +26,8 @@ def register(sub: Any) -> None:
     m.set_defaults(func=run_migrate)
 
     o = sub.add_parser(
-        "optimize", help="build the HNSW vector index of an Edge store now (ingest does it when it pays)"
+        "optimize",
+        help="build the HNSW vector index of an Edge store now (ingest does it when it pays)",
     )
     o.add_argument("--index", help="one index (default: every index)")
     o.add_argument("--only-due", action="store_true",
