@@ -27,16 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from search.connect import connect
-from search.engines.base import HNSW_MIN_FLOATS, HNSW_MIN_NEW_FLOATS, Engine
+from search.engines.base import HNSW_MIN_FLOATS, Engine
 from search.errors import (
     EncoderNotInIndexError,
     IndexMismatchError,
@@ -45,6 +43,7 @@ from search.errors import (
     StoreError,
 )
 from search.grouping import best_per_document
+from search.hnsw import OptimizeReport, build_where_due
 from search.layout import (
     PREFIX,
     check_index_name,
@@ -82,24 +81,6 @@ __all__ = [
     "open_store",
     "point_id",
 ]
-
-
-@dataclass(frozen=True)
-class OptimizeReport:
-    """What :meth:`Store.optimize` did to one encoder collection."""
-
-    index: str
-    encoder: str
-    points: int
-    dim: int
-    indexed_before: int
-    indexed_after: int
-    built: bool
-    seconds: float
-    note: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Store:
@@ -488,37 +469,8 @@ class Store:
         out = []
         for name in names:
             record = self._cached_record(name, refresh=True)
-            for enc, collection in sorted(record.get("collections", {}).items()):
-                with self._lock:
-                    state = self.engine.index_state(collection)
-                floats, new = state.points * state.dim, (state.points - state.indexed) * state.dim
-                due = floats >= HNSW_MIN_FLOATS and new >= HNSW_MIN_NEW_FLOATS
-                if not state.hnsw:
-                    note = {"qdrant-local": "qdrant-client's local mode has no HNSW index; "
-                            "`diffsearch store migrate` moves the store to Edge",
-                            "server": "the server builds HNSW in the background"}.get(self.engine_name, "")  # fmt: skip
-                    out.append(OptimizeReport(name, enc, state.points, state.dim, state.indexed,
-                                              state.indexed, False, 0.0, note))  # fmt: skip
-                    continue
-                if not (due or force):
-                    note = "up to date" if state.indexed else "small enough to scan exactly"
-                    out.append(OptimizeReport(name, enc, state.points, state.dim, state.indexed,
-                                              state.indexed, False, 0.0, note))  # fmt: skip
-                    continue
-                if on_start is not None:
-                    on_start(name, enc, state.points, state.dim)
-                t0 = time.perf_counter()
-                with self._lock:
-                    self.engine.build_index(collection)
-                    after = self.engine.index_state(collection)
-                built = after.indexed > state.indexed
-                note = (
-                    "HNSW built"
-                    if built
-                    else "nothing to build (segments under Edge's indexing threshold)"
-                )
-                out.append(OptimizeReport(name, enc, state.points, state.dim, state.indexed,
-                                          after.indexed, built, time.perf_counter() - t0, note))  # fmt: skip
+            with self._lock:
+                out += build_where_due(self.engine, name, record, force=force, on_start=on_start)
         return out
 
     def close(self) -> None:
