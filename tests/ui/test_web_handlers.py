@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ui.web.handlers import NONE_CHOICE, WebContext, _safe_name, error_html
@@ -213,3 +214,19 @@ def test_judge_tab_pools_blind_saves_and_feeds_the_evaluate_tab(
         judge.candidates(ctx, "mine", [], 5, "  ")
     evil = judge.judgments_path(ctx, "../evil")
     assert evil.name == "_evil.jsonl" and evil.parent == judge.judgments_path(ctx, "mine").parent
+
+
+def test_the_uis_own_ingest_is_seen_by_its_next_search(ctx: WebContext, tmp_path: Path) -> None:
+    """The store caches index records for queries; an ingest from the UI updates that cache."""
+    folder = ctx.allow_dirs[0] / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text(
+        "# Diffusion\n\nMasked diffusion models unmask tokens in any order.\n"
+    )
+    assert "ds-msg-error" not in ctx.ingest_folder(str(folder), "notes", ["minilm"]).summary
+    view = ctx.search("diffusion models", "notes", "minilm", NONE_CHOICE)
+    assert "a.md" in view.results and "ds-msg-error" not in view.header
+    ctx.store.query("notes", "minilm", np.ones(384, dtype=np.float32), 1)  # warm the cache
+    assert "ds-msg-error" not in ctx.ingest_folder(str(folder), "notes", ["minilm-causal"]).summary
+    view = ctx.search("diffusion models", "notes", "minilm-causal", "minilm")
+    assert "ds-msg-error" not in view.header and "a.md" in view.results
