@@ -80,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
             keep_removed=args.keep_removed, workers=args.workers, bars=None if not args.json else False,
             dtype=args.dtype,
         )  # fmt: skip
-        if report.as_dict()["chunks"]:
-            store.optimize(args.index, on_start=lambda *a: _building(args, *a))
     finally:
         store.close()
     if args.json:
@@ -89,12 +87,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(summary(report.as_dict()))
     return EXIT_FAILED if args.strict and report.failed else 0
-
-
-def _building(args: argparse.Namespace, index: str, encoder: str, points: int, dim: int) -> None:
-    if not args.json:
-        print(f"building the HNSW index of {index}/{encoder} ({points:,} x {dim}; one-off, "
-              "it pays from ~20 M vector floats on)", file=sys.stderr)  # fmt: skip
 
 
 def summary(r: dict[str, Any]) -> str:

@@ -377,8 +377,6 @@ class WebContext:
                     root, index=index, encoders=encs, store=self.store, progress=on_progress,
                     keep_removed=keep_removed, workers=workers, bars=False,
                 )  # fmt: skip
-                if report.as_dict()["chunks"]:
-                    self.store.optimize(index)  # HNSW once the index is past where it pays
             data = report.as_dict()
             summary = render.ingest_summary_html(data, time.perf_counter() - t0)
         except Exception as exc:
