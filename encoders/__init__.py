@@ -4,6 +4,8 @@
 >>> enc = load_encoder("minilm")
 >>> enc.encode_documents(["a text"]).shape
 (1, 384)
+>>> load_encoder(EncoderSpec("minilm", attention="causal")).name
+'minilm+causal'
 
 Importing this package does not import torch; loading an encoder does.
 """
@@ -22,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from encoders.errors import EncoderError, UnknownEncoderError, WeightsNotFoundError
 from encoders.presets import PRESETS, Preset, get_preset
 from encoders.registry import EncoderListing, list_encoders, load_encoder
+from encoders.resolve import encoder_name
+from encoders.spec import EncoderSpec, ModelPaths, spec_from_record
 
 if TYPE_CHECKING:
     from encoders.protocol import Encoder
@@ -31,12 +35,16 @@ __all__ = [
     "Encoder",
     "EncoderError",
     "EncoderListing",
+    "EncoderSpec",
+    "ModelPaths",
     "Preset",
     "UnknownEncoderError",
     "WeightsNotFoundError",
+    "encoder_name",
     "get_preset",
     "list_encoders",
     "load_encoder",
+    "spec_from_record",
 ]
 
 

@@ -9,7 +9,6 @@ BERT-style models, which ignore that flag, the encoder also passes an explicit 4
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from encoders.errors import EncoderError
+from encoders.resolve import read_config
 
 # LLaDA (OLMo-style) parameter names -> LlamaModel's. Regexes for `from_pretrained(key_mapping=)`.
 LLADA_KEY_MAPPING: dict[str, str] = {
@@ -63,23 +63,6 @@ _QWEN2_FIELDS = (
     "bos_token_id",
     "eos_token_id",
 )
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """The checkpoint's ``config.json`` as a dict."""
-    with open(path / "config.json", encoding="utf-8") as fh:
-        data: dict[str, Any] = json.load(fh)
-    return data
-
-
-def detect_arch(raw: dict[str, Any]) -> str:
-    """Map a checkpoint's ``model_type`` to a loader name."""
-    model_type = str(raw.get("model_type", "")).lower()
-    if model_type == "dream":
-        return "dream"
-    if model_type == "llada":
-        return "llada"
-    return "auto"
 
 
 def dream_config(raw: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from encoders.batching import attention_bias, collate, token_budget_batches
 from encoders.errors import EncoderError
 from encoders.inputs import Kind, Sequence, SequenceBuilder
 from encoders.pooling import POOLERS, l2_normalize
+from encoders.spec import EncoderSpec
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class EncoderInfo:
     pooling: str
     max_tokens: int
     long_policy: str
+    #: ``EncoderSpec.recorded()`` of the encoder: what any process rebuilds it from (None in
+    #: records written before specs were).
+    spec: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,6 +152,9 @@ class TransformerEncoder:
         self.default_instruction = default_instruction
         self.padding_side = padding_side
         self.batch_tokens = batch_tokens
+        #: The spec this encoder was built from, with the folders found filled in (set by
+        #: ``load_encoder``; None for an encoder built by hand).
+        self.spec: EncoderSpec | None = None
         self.dim = int(getattr(backbone.config, "hidden_size"))  # noqa: B009 - configs are dynamic
         pad = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -186,6 +193,7 @@ class TransformerEncoder:
             pooling=self.pooling,
             max_tokens=self.max_tokens,
             long_policy=self.long_policy,
+            spec=None if self.spec is None else self.spec.recorded(),
         )
 
     def encode_documents(self, texts: Seq[str]) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import warnings
@@ -10,26 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from encoders.errors import EncoderError, UnknownEncoderError
-from encoders.presets import ATTENTIONS, LONG_POLICIES, POOLINGS, PRESETS, Preset
+from encoders.errors import EncoderError
+from encoders.presets import PRESETS, Preset
+from encoders.resolve import Resolved, read_config, resolve
+from encoders.spec import EncoderSpec
 from encoders.weights import adapter_env_var_for, find_adapter, find_weights, require_weights
 
 if TYPE_CHECKING:
     from encoders.model import TransformerEncoder
 
-_ENCODER_MODEL_TYPES = {
-    "bert",
-    "roberta",
-    "xlm-roberta",
-    "distilbert",
-    "mpnet",
-    "electra",
-    "modernbert",
-}
 # Padded tokens per forward pass on the CPU. Small batches keep activations in cache: for
 # MiniLM on SciFact, 4096 used 15-25% less CPU time than 16384 (benchmarks/encode.py).
 CPU_BATCH_TOKENS = 4096
-_CACHE: dict[tuple[Any, ...], TransformerEncoder] = {}
+_CACHE: dict[EncoderSpec, TransformerEncoder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -71,36 +63,6 @@ def list_encoders() -> list[EncoderListing]:
     return rows
 
 
-def _preset_for_folder(path: Path) -> Preset:
-    """An ad-hoc preset for a local model folder, from its config.json."""
-    from encoders.backbone import detect_arch, read_config
-
-    raw = read_config(path)
-    arch = detect_arch(raw)
-    model_type = str(raw.get("model_type", "")).lower()
-    if arch in ("dream", "llada"):
-        family, attention, pooling, eos = "diffusion", "bidirectional", "mean", False
-    elif model_type in _ENCODER_MODEL_TYPES:
-        family, attention, pooling, eos = "encoder", "bidirectional", "mean", False
-    else:
-        family, attention, pooling, eos = "ar", "causal", "last", True
-    dim = int(raw.get("hidden_size") or raw.get("d_model") or 0)
-    positions = int(raw.get("max_position_embeddings") or raw.get("max_sequence_length") or 512)
-    return Preset(
-        name=path.name,
-        family=family,  # type: ignore[arg-type]
-        hub_id=str(path),
-        arch=arch,  # type: ignore[arg-type]
-        attention=attention,  # type: ignore[arg-type]
-        pooling=pooling,  # type: ignore[arg-type]
-        dim=dim,
-        max_tokens=min(positions, 8192),
-        append_eos=eos,
-        pool_special_tokens=family == "encoder",
-        description=f"local folder {path}",
-    )
-
-
 # The config.json model types each preset architecture accepts ("auto" accepts anything).
 _ARCH_MODEL_TYPES: dict[str, tuple[str, ...]] = {
     "bert": ("bert",),
@@ -118,8 +80,6 @@ def _check_model_type(preset: Preset, path: Path) -> None:
     Raises:
         EncoderError: ``config.json``'s ``model_type`` does not fit ``preset.arch``.
     """
-    from encoders.backbone import read_config
-
     accepted = _ARCH_MODEL_TYPES.get(preset.arch)
     model_type = str(read_config(path).get("model_type", "")).lower()
     if accepted and model_type not in accepted:
@@ -130,67 +90,47 @@ def _check_model_type(preset: Preset, path: Path) -> None:
         )
 
 
-def _check_choice(what: str, value: str | None, allowed: tuple[str, ...]) -> None:
-    if value is not None and value not in allowed:
-        raise EncoderError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
-
-
 def _snapshot_revision(path: Path, fallback: str) -> str:
     # The HF cache stores snapshots under .../snapshots/<commit>; record it when we can.
     return path.name if path.parent.name == "snapshots" else fallback
 
 
 def load_encoder(
-    name_or_path: str,
-    *,
-    attention: str | None = None,
-    pooling: str | None = None,
-    max_tokens: int | None = None,
-    long_policy: str = "truncate",
-    weights: str | os.PathLike[str] | None = None,
-    adapter: str | os.PathLike[str] | None = None,
-    device: str | None = None,
-    dtype: str | None = None,
-    batch_tokens: int | None = None,
-    trust_remote_code: bool = False,
+    model: EncoderSpec | str | os.PathLike[str], /, **options: Any
 ) -> TransformerEncoder:
-    """Load a preset or a local Hugging Face folder as an encoder (cached per process).
+    """Build the encoder a spec describes, once per process.
+
+    ``load_encoder(spec)`` is the one way in; ``load_encoder("minilm", attention="causal")``
+    builds ``EncoderSpec("minilm", attention="causal")`` and goes the same way, and
+    ``load_encoder(spec, device="cpu")`` is ``spec`` with that field replaced. The cache is
+    keyed by the canonical spec (see :func:`encoders.resolve.resolve`); the loaded encoder is
+    also cached under its resolved spec (``encoder.spec``: the weights and adapter folders
+    found filled in), so rebuilding it from what an index recorded is a cache hit.
 
     Args:
-        name_or_path: A preset name (see :func:`list_encoders`) or a local model folder.
-        attention: Override the preset's ``bidirectional`` / ``causal`` attention.
-        pooling: Override the pooling: ``mean``, ``last`` or ``cls``.
-        max_tokens: Override the longest model input.
-        long_policy: ``truncate`` (keep the first tokens) or ``windows`` (average overlapping
-            windows) for texts longer than ``max_tokens``.
-        weights: Local folder with the preset's weights (else see ``encoders.weights``).
-        adapter: LoRA adapter folder (required by ``diffembed``).
-        device: ``cpu``, ``cuda``, ... (default: ``DIFFSEARCH_DEVICE``, else CUDA if present).
-        dtype: ``float32``, ``bfloat16``, ... (default: bf16 on CUDA, fp32 on CPU).
-        batch_tokens: Padded tokens per forward pass (default: ``DIFFSEARCH_BATCH_TOKENS``,
-            else 4096 on CPU, 65536 on CUDA).
-        trust_remote_code: Allow a folder's own modelling code (off unless asked for).
+        model: An :class:`EncoderSpec`, a preset name (see :func:`list_encoders`) or a local
+            model folder.
+        **options: :class:`EncoderSpec` fields: ``attention``, ``pooling``, ``max_tokens``,
+            ``long_policy``, ``weights``, ``adapter``, ``device``, ``dtype``, ``batch_tokens``,
+            ``trust_remote_code``, ...
 
     Raises:
         UnknownEncoderError: Not a preset and not a folder.
         WeightsNotFoundError: The weights are not on this machine.
         EncoderError: An invalid option.
     """
-    _check_choice("attention", attention, ATTENTIONS)
-    _check_choice("pooling", pooling, POOLINGS)
-    _check_choice("long_policy", long_policy, LONG_POLICIES)
-    if max_tokens is not None and max_tokens < 8:
-        raise EncoderError("max_tokens must be at least 8")
-    # Paths as strings so that str and Path spellings of one folder share a cache entry.
-    key = (
-        name_or_path, attention, pooling, max_tokens, long_policy,
-        None if weights is None else str(weights), None if adapter is None else str(adapter),
-        device, dtype, batch_tokens, trust_remote_code,
-    )  # fmt: skip
+    if isinstance(model, EncoderSpec):
+        spec = model.replace(**options) if options else model
+    else:
+        spec = EncoderSpec(os.fspath(model), **options)
+    resolved = resolve(spec)
     with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = _load(key)
-        return _CACHE[key]
+        if resolved.spec not in _CACHE:
+            encoder = _load(resolved)
+            _CACHE[resolved.spec] = encoder
+            assert encoder.spec is not None
+            _CACHE.setdefault(resolve(encoder.spec).spec, encoder)
+        return _CACHE[resolved.spec]
 
 
 def clear_cache() -> None:
@@ -199,37 +139,22 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _load(key: tuple[Any, ...]) -> TransformerEncoder:
-    (name, attention, pooling, max_tokens, long_policy, weights, adapter, device, dtype,
-     batch_tokens, trust_remote_code) = key  # fmt: skip
-    if name in PRESETS:
-        preset = PRESETS[name]
-        path = require_weights(preset, weights)
-    elif Path(name).expanduser().is_dir():
-        path = Path(name).expanduser().resolve()
-        if not (path / "config.json").is_file():
-            raise UnknownEncoderError(f"{path} has no config.json: not a Hugging Face model folder")
-        preset = _preset_for_folder(path)
-    else:
-        raise UnknownEncoderError(
-            f"unknown encoder {name!r}. Presets: {', '.join(PRESETS)}; "
-            "or give the path of a local Hugging Face model folder."
-        )
-    adapter_path = find_adapter(preset, adapter)
-    if preset.needs_adapter and adapter_path is None:
+def _load(resolved: Resolved) -> TransformerEncoder:
+    spec, base = resolved.spec, resolved.base
+    path = resolved.folder or require_weights(base, spec.weights)
+    adapter_path = find_adapter(base, spec.adapter)
+    if base.needs_adapter and adapter_path is None:
         raise EncoderError(
-            f"encoder {preset.name!r} needs its LoRA adapter: pass --adapter {preset.name}=DIR "
-            f"(Python: adapter='DIR') or set {adapter_env_var_for(preset.name)}=DIR. "
+            f"encoder {base.name!r} needs its LoRA adapter: pass --adapter {base.name}=DIR "
+            f"(Python: adapter='DIR') or set {adapter_env_var_for(base.name)}=DIR. "
             "Use the 'dream' preset for the zero-shot backbone."
         )
-    overrides = {"attention": attention, "pooling": pooling, "max_tokens": max_tokens}
-    changed = {k: v for k, v in overrides.items() if v is not None and v != getattr(preset, k)}
-    if changed:
-        suffix = "".join(f"+{v}" for v in changed.values())
-        preset = dataclasses.replace(preset, name=preset.name + suffix, **changed)
-    return _build(
-        preset, path, adapter_path, long_policy, device, dtype, batch_tokens, trust_remote_code
+    encoder = _build(resolved.preset, path, adapter_path, spec)
+    # What was actually loaded: the folders the lookup found, for workers and index records.
+    encoder.spec = spec.replace(
+        weights=str(path), adapter=None if adapter_path is None else str(adapter_path)
     )
+    return encoder
 
 
 def _fuse_on_cpu(backbone: Any, tokenizer: Any) -> None:
@@ -243,23 +168,16 @@ def _fuse_on_cpu(backbone: Any, tokenizer: Any) -> None:
 
 
 def _build(
-    preset: Preset,
-    path: Path,
-    adapter: Path | None,
-    long_policy: str,
-    device: str | None,
-    dtype: str | None,
-    batch_tokens: int | None,
-    trust_remote_code: bool,
+    preset: Preset, path: Path, adapter: Path | None, spec: EncoderSpec
 ) -> TransformerEncoder:
     from encoders.backbone import load_backbone
     from encoders.inputs import SequenceBuilder
     from encoders.model import TransformerEncoder, default_device, load_tokenizer, resolve_dtype
 
     _check_model_type(preset, path)
-    dev = device or default_device()
-    torch_dtype = resolve_dtype(preset.dtype, dev, dtype)
-    tokenizer = load_tokenizer(path, preset.padding_side, trust_remote_code)
+    dev = spec.device or default_device()
+    torch_dtype = resolve_dtype(preset.dtype, dev, spec.dtype)
+    tokenizer = load_tokenizer(path, preset.padding_side, spec.trust_remote_code)
     backbone = load_backbone(
         path,
         preset.arch,
@@ -267,7 +185,7 @@ def _build(
         dtype=torch_dtype,
         device=dev,
         adapter=adapter,
-        trust_remote_code=trust_remote_code,
+        trust_remote_code=spec.trust_remote_code,
     )
     _fuse_on_cpu(backbone, tokenizer)
     hidden = int(getattr(backbone.config, "hidden_size", 0))
@@ -289,10 +207,10 @@ def _build(
         max_tokens=limit,
         append_eos=preset.append_eos,
         pool_special_tokens=preset.pool_special_tokens,
-        long_policy=long_policy,
+        long_policy=spec.long_policy,
     )
     env_budget = os.environ.get("DIFFSEARCH_BATCH_TOKENS")
-    budget = batch_tokens or (
+    budget = spec.batch_tokens or (
         int(env_budget) if env_budget else (65536 if dev.startswith("cuda") else CPU_BATCH_TOKENS)
     )
     return TransformerEncoder(

@@ -1,45 +1,53 @@
-"""Orchestration: load -> parse -> chunk -> embed -> write, each stage an iterator.
+"""The orchestrator: discover -> plan -> parse -> chunk -> embed -> write, each stage an iterator.
 
-* **Skip first.** A file whose manifest entry is complete with the same size and mtime is not
-  read at all; a changed mtime costs a hash; only new or changed content is parsed.
-* **Parse in worker processes** (``spawn``), overlapped with embedding in this process: the
-  pool keeps a window of files in flight while the main thread embeds what is already parsed.
-* **Embed across documents**: chunks of several documents go into one ``encode_documents`` call
-  (the encoder sorts by length and batches by a token budget), once per encoder; each encoder is
-  loaded once per run, and only if there is something to embed.
-* **Write per document, in batches**: one ``write_documents`` call per embedding batch; a
-  document's manifest is written after all its chunks (see ``ingest.write``), so a killed run
-  is repaired by the next one, which ends with exactly the points of a clean run.
+The stages live in their own modules; this one wires them together and keeps the order that
+makes a run incremental and kill-safe:
+
+* **Plan first** (``ingest.plan``, pure): a file whose manifest entry is complete with the same
+  size and mtime is not read at all; a changed mtime costs a hash; only new or changed content
+  is parsed; documents no longer found are removed.
+* **Parse in worker processes** (``ingest.workers``, ``spawn``), overlapped with embedding here:
+  the pool keeps a window of files in flight while this thread embeds what is already parsed.
+* **Embed across documents** through the :class:`~ingest.embed.Embedder` seam: chunks of several
+  documents form one write batch (``BATCH_CHUNKS`` / ``BATCH_CHARS``), cut into calls of at most
+  ``EMBED_CALL_CHUNKS`` texts per encoder; the embedder is fed a lazy stream of calls and gives
+  vectors back as calls finish (in order in-process; in completion order on a cluster).
+* **Write per batch, here** (``ingest.write``): a batch is written as soon as all its calls are
+  back; a document's manifest is written after all its chunks, so a killed run is repaired by
+  the next one, which ends with exactly the points of a clean run.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ingest.chunk import chunk_document
+from ingest.embed import EmbedCall, Embedder, EmbedderFactory, LocalEmbedder
 from ingest.encoder_set import EncoderSet
-from ingest.errors import (
-    ChunkingMismatchError,
-    IngestError,
-    IngestFailedError,
-)
-from ingest.load import SkippedFile, SourceFile, discover
-from ingest.parse import ParsedDocument, parse_text
+from ingest.errors import ChunkingMismatchError, IngestError, IngestFailedError
+from ingest.load import SkippedFile, discover
+from ingest.parse import ParsedDocument
+from ingest.plan import Job, after_hash, chunking_settings, describe_chunking, plan_run
+from ingest.records import record_outcome, record_outcomes, record_size
 from ingest.report import IngestReport, Progress, ProgressCallback, Record
-from ingest.workers import ParseOutcome, ParsePool, parse_job
+from ingest.schema import (
+    chunk_payloads,
+    is_complete,
+    manifest_entry,
+    missing_encoders,
+    with_encoders,
+)
+from ingest.workers import ParseOutcome, ParsePool, Parser, parse_job
 from ingest.write import DocumentWrite, IndexWriter
 
-CHUNK_MODES = ("whole", "tokens", "title")
 LONG_POLICIES = ("truncate", "windows")
-# An embedding batch closes at this many chunks or characters (several documents per batch).
+# A write batch closes at this many chunks or characters (several documents per batch).
 # Large enough that length-sorting inside encode_documents keeps padding low (64 cost SciFact
 # ~6% more embedding time than one call over the whole corpus); writes stay per document.
 BATCH_CHUNKS = 256
@@ -49,33 +57,23 @@ BATCH_CHARS = 400_000
 EMBED_CALL_CHUNKS = 256
 
 
-@dataclass
-class _Job:
-    """A document that may need (re)embedding."""
-
-    doc_id: str
-    old: dict[str, Any] | None  # its manifest entry, if any
-    path: Path | None = None
-    size: int = 0
-    mtime_ns: int = 0
-    record: Record | None = None
-
-
 def ingest_folder(
     root: str | Path, *, index: str, encoders: Sequence[Any], store: IndexWriter,
     chunking: str | None = None, chunk_tokens: int | None = None, overlap: int | None = None,
     long_policy: str | None = None, include: Sequence[str] = (), exclude: Sequence[str] = (), keep_removed: bool = False,
     progress: ProgressCallback | None = None, workers: int | None = None, strict: bool = False,
-    bars: bool | None = None, dtype: str | None = None,
+    bars: bool | None = None, dtype: str | None = None, model_paths: Any = None,
+    embedder: EmbedderFactory | None = None, parser: Parser | None = None,
 ) -> IngestReport:  # fmt: skip
     """Ingest the files under ``root`` into ``index``, incrementally.
 
     Args:
         root: Folder to ingest.
         index: Index name.
-        encoders: Encoder names (loaded with ``long_policy``) or loaded encoders. Encoders the
-            index already has are always kept up to date too; a new one is added by embedding
-            the stored chunks, without re-parsing.
+        encoders: Encoder names (presets or model folders), ``EncoderSpec`` objects or loaded
+            encoders. Encoders the index already has are always kept up to date too (rebuilt
+            from their recorded specs); a new one is added by embedding the stored chunks,
+            without re-parsing.
         store: Where to write (``search.store.Store``).
         chunking: ``whole``, ``tokens`` or ``title``; must match an existing index's. None
             (also for the next three): the index's setting, else ``tokens``, 256 tokens,
@@ -93,6 +91,10 @@ def ingest_folder(
         bars: tqdm bars on stderr (default: only when stderr is a terminal).
         dtype: Weights dtype for encoders given by name (``float32``, ``bfloat16``; default:
             the preset's). bf16 is ~2.5x faster on CPUs with AMX, cosine to fp32 >= 0.9998.
+        model_paths: ``encoders.ModelPaths``: weights and adapter folders named by the user.
+        embedder: Builds the run's :class:`~ingest.embed.Embedder` from its specs (default:
+            :class:`~ingest.embed.LocalEmbedder`).
+        parser: The parse stage (default: a ``ParsePool`` of ``workers`` processes).
 
     Returns:
         The run's report.
@@ -103,45 +105,40 @@ def ingest_folder(
     root = Path(root).expanduser()
     if not root.is_dir():
         raise IngestError(f"not a folder: {root}")
-    run = _Run(
-        store,
-        index,
-        encoders,
-        chunking,
-        chunk_tokens,
-        overlap,
-        long_policy,
-        progress,
-        bars,
-        dtype=dtype,
-    )
+    settings = _Settings(chunking, chunk_tokens, overlap, long_policy, dtype, model_paths)
+    run = _Run(store, index, encoders, settings, progress, bars, embedder)
     t0 = time.perf_counter()
-    jobs: list[_Job] = []
-    seen: set[str] = set()
+    found: list[Job] = []
+    skipped: list[str] = []
     for item in discover(root, include, exclude):
         run.report.seen += 1
-        seen.add(item.relpath)
         if isinstance(item, SkippedFile):
             run.report.fail(item.relpath, item.reason)
+            skipped.append(item.relpath)
         else:
-            jobs.append(_file_job(item, run.manifest.get(item.relpath)))
+            found.append(
+                Job(item.relpath, path=Path(item.path), size=item.size, mtime_ns=item.mtime_ns)
+            )
     run.report.add_time("discover", time.perf_counter() - t0)
     run.progress.total("discover", run.report.seen)
     run.progress.advance("discover", run.report.seen)
-    run.remove(seen, keep_removed)
-    pool = ParsePool(workers)
+    pool = parser or ParsePool(workers)
     try:
-        run.process(jobs, pool.outcomes)
+        try:
+            run.execute(found, skipped, keep_removed, pool.outcomes)
+        finally:
+            pool.close()
+        return run.finish(strict)
     finally:
-        pool.close()
-    return run.finish(strict)
+        run.close()
 
 
 def ingest_records(
     records: Iterable[Record], *, index: str, encoders: Sequence[Any], store: IndexWriter,
     chunking: str | None = None, chunk_tokens: int | None = None, overlap: int | None = None,
     long_policy: str | None = None, keep_removed: bool = False, progress: ProgressCallback | None = None, strict: bool = False,
-    bars: bool | None = None, filetype: str = "txt", dtype: str | None = None,
+    bars: bool | None = None, filetype: str = "txt", dtype: str | None = None, model_paths: Any = None,
+    embedder: EmbedderFactory | None = None,
 ) -> IngestReport:  # fmt: skip
     """Ingest text records (e.g. a BEIR corpus) through the same pipeline as files.
 
@@ -150,196 +147,154 @@ def ingest_records(
     index defaults to ``whole`` chunking (the paper's long-document setting); ``filetype`` is
     how the text is read (``txt``, ``md`` or ``html``) and stored.
     """
-    run = _Run(
-        store,
-        index,
-        encoders,
-        chunking,
-        chunk_tokens,
-        overlap,
-        long_policy,
-        progress,
-        bars,
-        "whole",
-        dtype,
-    )
+    settings = _Settings(chunking, chunk_tokens, overlap, long_policy, dtype, model_paths, "whole")
+    run = _Run(store, index, encoders, settings, progress, bars, embedder)
     run.filetype = filetype
-    jobs: list[_Job] = []
-    seen: set[str] = set()
+    found = []
     for rec in records:
         run.report.seen += 1
-        if rec.doc_id in seen:
-            run.report.fail(rec.doc_id, "duplicate doc_id (first one kept)")
-            continue
-        seen.add(rec.doc_id)
-        jobs.append(_Job(rec.doc_id, run.manifest.get(rec.doc_id), record=rec))
-    run.remove(seen, keep_removed)
-    run.process(jobs, _record_outcomes)
-    return run.finish(strict)
-
-
-def _file_job(src: SourceFile, old: dict[str, Any] | None) -> _Job:
-    return _Job(src.relpath, old, path=Path(src.path), size=src.size, mtime_ns=src.mtime_ns)
-
-
-def _record_hash(rec: Record) -> str:
-    blob = json.dumps([rec.title, rec.text, rec.metadata], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _record_outcomes(
-    items: Sequence[tuple[_Job, str, str, str | None]],
-) -> Iterator[tuple[_Job, ParseOutcome]]:
-    for job, _path, _rel, old_sha in items:
-        assert job.record is not None
-        yield job, _record_outcome(job.record, old_sha)
-
-
-def _record_outcome(rec: Record, old_sha: str | None) -> ParseOutcome:
-    t = time.perf_counter()
-    sha = _record_hash(rec)
-    if sha == old_sha:
-        return ParseOutcome("same", None, sha, time.perf_counter() - t)
+        found.append(Job(rec.doc_id, size=record_size(rec), record=rec))
     try:
-        doc = parse_text(rec.text, rec.doc_id, title=rec.title)
-    except Exception as exc:
-        return ParseOutcome("failed", f"{type(exc).__name__}: {exc}", sha, time.perf_counter() - t)
-    return ParseOutcome("parsed", doc, sha, time.perf_counter() - t)
+        run.execute(found, [], keep_removed, record_outcomes)
+        return run.finish(strict)
+    finally:
+        run.close()
 
 
-def _complete(m: dict[str, Any] | None) -> bool:
-    return bool(m) and m.get("state") == "complete"  # type: ignore[union-attr]
+@dataclass(frozen=True)
+class _Settings:
+    chunking: str | None
+    chunk_tokens: int | None
+    overlap: int | None
+    long_policy: str | None
+    dtype: str | None
+    model_paths: Any
+    default_mode: str = "tokens"
+
+
+@dataclass
+class _Batch:
+    """A write batch on its way through the embedder."""
+
+    docs: list[tuple[DocumentWrite, list[str]]]  # (document, encoders to embed it with)
+    calls_left: int = 0
+    parts: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
 
 
 class _Run:
-    """State of one ingest run: settings, manifest, encoders, the pending batch, the report."""
+    """One ingest run: settings, manifest, encoders, the report; carries out a plan."""
 
     def __init__(
-        self, store: IndexWriter, index: str, encoders: Sequence[Any], chunking: str | None,
-        chunk_tokens: int | None, overlap: int | None, long_policy: str | None,
-        progress: ProgressCallback | None, bars: bool | None, default_mode: str = "tokens",
-        dtype: str | None = None,
+        self, store: IndexWriter, index: str, encoders: Sequence[Any], s: _Settings,
+        progress: ProgressCallback | None, bars: bool | None, embedder: EmbedderFactory | None,
     ) -> None:  # fmt: skip
         self.t0 = time.perf_counter()
         self.store, self.index, self.filetype = store, index, "txt"
         record = store.index_record(index)
         recorded: dict[str, dict[str, Any]] = dict(record["encoders"]) if record else {}
-        have = dict(record["chunking"]) if record else {}
-        mode = chunking or have.get("mode") or default_mode
-        size = chunk_tokens or have.get("chunk_tokens") or 256
-        over = overlap if overlap is not None else have.get("overlap")
-        over = 32 if over is None else over
-        if mode not in CHUNK_MODES:
-            raise IngestError(f"unknown chunking {mode!r}; use one of {', '.join(CHUNK_MODES)}")
-        if long_policy is not None and long_policy not in LONG_POLICIES:
-            raise IngestError(f"unknown long-input policy {long_policy!r}; use truncate or windows")
-        if mode == "tokens" and not (0 <= over < size):
-            raise IngestError(f"need 0 <= overlap < chunk tokens (got {over} and {size})")
-        if not encoders and not recorded:
+        self.chunking = chunking_settings(
+            index,
+            record,
+            s.chunking,
+            s.chunk_tokens,
+            s.overlap,
+            s.default_mode,
+            bool(encoders or recorded),
+        )
+        if s.long_policy is not None and s.long_policy not in LONG_POLICIES:
             raise IngestError(
-                f"index {index!r} does not exist yet: name at least one encoder (-e minilm)"
+                f"unknown long-input policy {s.long_policy!r}; use truncate or windows"
             )
-        self.encoders = EncoderSet(encoders, recorded, long_policy, dtype)
-        self.chunking: dict[str, Any] = {
-            "mode": mode,
-            "chunk_tokens": size if mode != "whole" else None,
-            "overlap": over if mode == "tokens" else None,
-            "tokenizer": have.get("tokenizer")
-            or (self.encoders.names[0] if mode != "whole" else None),
-        }
-        if record is not None and have != self.chunking:
+        self.encoders = EncoderSet(encoders, recorded, s.long_policy, s.dtype, s.model_paths)
+        if self.chunking["tokenizer"] is None and self.chunking["mode"] != "whole":
+            self.chunking["tokenizer"] = self.encoders.names[0]
+        if record is not None and dict(record["chunking"]) != self.chunking:
             raise ChunkingMismatchError(
-                f"index {index!r} was built with chunking {_describe(have)}, not "
-                f"{_describe(self.chunking)}; run with the same settings (its encoders all embed the "
+                f"index {index!r} was built with chunking {describe_chunking(record['chunking'])}, not "
+                f"{describe_chunking(self.chunking)}; run with the same settings (its encoders all embed the "
                 "same chunks), pick another --index, or drop this one first"
             )
+        factory = embedder or LocalEmbedder
+        self.embedder: Embedder = factory(self.encoders.specs, self.encoders.objects)
         self.manifest = store.manifest(index) if record is not None else {}
         self.report = IngestReport(index=index, location=store.location, encoders=list(self.encoders.names),
                                    chunking=dict(self.chunking))  # fmt: skip
         self.progress = Progress(progress, bars)
+        self._infos: dict[str, dict[str, Any]] = {}
         self._registered: set[str] = set(recorded)
         self._record_exists = record is not None
-        self._batch: list[tuple[DocumentWrite, list[str]]] = []  # (doc, encoders to embed)
-        self._batch_chunks = 0
-        self._batch_chars = 0
+        self._batch_no = 0
 
-    # -- stages -------------------------------------------------------------------------------
+    # -- carrying out the plan ----------------------------------------------------------------
 
-    def remove(self, seen: set[str], keep_removed: bool) -> None:
+    def execute(
+        self, found: list[Job], skipped: list[str], keep_removed: bool, outcomes: Any
+    ) -> None:
+        """Plan, remove, then parse / embed / write; unchanged documents lacking an encoder last."""
+        plan = plan_run(
+            found,
+            self.manifest,
+            self.encoders.names,
+            keep_removed=keep_removed,
+            also_present=skipped,
+        )
+        for doc_id in plan.duplicates:
+            self.report.fail(doc_id, "duplicate doc_id (first one kept)")
+        self._remove(plan.remove, plan.removed)
+        self.report.unchanged += len(plan.unchanged)
+        extend = list(plan.extend)
+        touch: list[DocumentWrite] = []
+        self.progress.total("parse", len(plan.to_hash))
+        items = [(j, str(j.path), j.doc_id, j.stored_sha) for j in plan.to_hash]
+        results = outcomes(items) if items else iter(())
+        if plan.preload:
+            self._load_all()  # surely something to embed: load the models while the workers parse
+        self._embed_and_write(self._batches(self._parsed(results, extend, touch)))
+        self._write(touch)
+        self._embed_and_write(self._batches(self._extended(extend)))
+
+    def _remove(self, gone: Sequence[str], complete: int) -> None:
         """Delete documents no longer present (pending leftovers always)."""
-        gone = [
-            d
-            for d, m in self.manifest.items()
-            if d not in seen and (not keep_removed or not _complete(m))
-        ]
         if not gone:
             return
         t = time.perf_counter()
         self.progress.total("remove", len(gone))
-        self.store.delete_documents(self.index, gone)
-        self.report.removed += sum(1 for d in gone if _complete(self.manifest[d]))
+        self.store.delete_documents(self.index, list(gone))
+        self.report.removed += complete
         self.progress.advance("remove", len(gone))
         self.report.add_time("remove", time.perf_counter() - t)
 
-    def process(self, jobs: list[_Job], outcomes: Any) -> None:
-        """Split jobs into skip / add-encoder / parse, and run them through embed and write."""
-        to_parse: list[_Job] = []
-        to_extend: list[_Job] = []
-        touch: list[DocumentWrite] = []
-        for job in jobs:
-            old = job.old or {}
-            same_stat = old.get("size") == job.size and old.get("mtime_ns") == job.mtime_ns
-            if _complete(old) and job.record is None and same_stat:
-                self._unchanged(job, to_extend)
-            else:
-                to_parse.append(job)
-        self.progress.total("parse", len(to_parse))
-        items = [(j, str(j.path), j.doc_id, (j.old or {}).get("sha256") if _complete(j.old) else None)
-                 for j in to_parse]  # fmt: skip
-        results = outcomes(items) if items else iter(())
-        if any(
-            j.record is None and (not _complete(j.old) or (j.old or {}).get("size") != j.size)
-            for j in to_parse
-        ):
-            self._load_all()  # surely something to embed: load the models while the workers parse
+    def _parsed(
+        self,
+        results: Iterator[tuple[Job, ParseOutcome]],
+        extend: list[Job],
+        touch: list[DocumentWrite],
+    ) -> Iterator[tuple[DocumentWrite, list[str]]]:
+        """Documents to embed, as parse outcomes arrive; same-content ones go to extend/touch."""
         for job, out in results:
             self.report.add_time("parse", out.seconds)
             self.progress.advance("parse")
-            if out.status == "failed":
+            decision, job = after_hash(job, out.status, self.encoders.names)
+            if decision == "failed":
                 self.report.fail(job.doc_id, str(out.value))
-            elif out.status == "same":  # content unchanged: refresh size and mtime, don't parse
-                old = job.old or {}
-                moved = old.get("mtime_ns") != job.mtime_ns or old.get("size") != job.size
-                job.old = {**old, "mtime_ns": job.mtime_ns, "size": job.size}
-                if not self._unchanged(job, to_extend) and moved:
-                    touch.append(DocumentWrite(job.doc_id, job.old, (), {}, False))
-            else:
-                self._add_parsed(job, out.value, out.sha256)
-        self._flush()
-        self._write(touch)
-        self._extend(to_extend)
+            elif decision == "embed":
+                doc = self._document(job, out.value, out.sha256)
+                if doc is not None:
+                    yield doc, list(self.encoders.names)
+            else:  # same content: refresh size and mtime, don't parse
+                self.report.unchanged += 1
+                if decision == "extend":
+                    extend.append(job)
+                elif decision == "touch":
+                    touch.append(DocumentWrite(job.doc_id, dict(job.old or {}), (), {}, False))
 
-    def _load_all(self) -> None:
-        t = time.perf_counter()
-        for name in self.encoders.names:
-            self.encoders.get(name)
-        self.report.add_time("load", time.perf_counter() - t)
-
-    def _unchanged(self, job: _Job, to_extend: list[_Job]) -> bool:
-        """Count an unchanged document; True if it is queued for encoders it lacks."""
-        self.report.unchanged += 1
-        if set(self.encoders.names) - set((job.old or {}).get("encoders", ())):
-            to_extend.append(job)
-            return True
-        return False
-
-    def _add_parsed(self, job: _Job, doc: ParsedDocument, sha: str) -> None:
-        names = self.encoders.names
-        spans = None
-        if self.chunking["tokenizer"]:
-            t = time.perf_counter()
-            spans = self.encoders.get(self.chunking["tokenizer"]).token_offsets
-            self.report.add_time("load", time.perf_counter() - t)
+    def _document(self, job: Job, doc: ParsedDocument, sha: str) -> DocumentWrite | None:
+        """Chunk a parsed document into its payloads and manifest entry (None if it fails)."""
+        spans = (
+            self._ready(self.chunking["tokenizer"], tokenizer=True)
+            if self.chunking["tokenizer"]
+            else None
+        )
         t = time.perf_counter()
         try:
             chunks = [c for c in chunk_document(
@@ -347,39 +302,31 @@ class _Run:
                 overlap=self.chunking["overlap"] or 0, token_spans=spans) if c.text.strip()]  # fmt: skip
         except Exception as exc:
             self.report.fail(job.doc_id, f"chunking failed: {type(exc).__name__}: {exc}")
-            return
+            return None
         finally:
             self.report.add_time("chunk", time.perf_counter() - t)
         if not chunks:
             self.report.fail(job.doc_id, "no text found")
-            return
+            return None
         rec = job.record
         filetype = doc.filetype if rec is None else self.filetype
-        payloads = []
-        for i, c in enumerate(chunks):
-            p: dict[str, Any] = {
-                "doc_id": job.doc_id, "source": job.doc_id, "filetype": filetype, "title": c.title or doc.title,
-                "page": c.page, "section": c.section, "chunk": i, "n_chunks": len(chunks), "text": c.text,
-                "start_char": c.start_char,
-            }  # fmt: skip
-            if rec is not None and rec.metadata:
-                p["metadata"] = rec.metadata
-            payloads.append(p)
-        manifest = {
-            "state": "complete", "source": job.doc_id, "filetype": filetype, "title": doc.title,
-            "n_chunks": len(chunks), "size": job.size if rec is None else len(rec.text.encode("utf-8", "replace")),
-            "mtime_ns": job.mtime_ns, "sha256": sha, "encoders": list(names),
-        }  # fmt: skip
-        if _complete(job.old):
+        payloads = chunk_payloads(
+            job.doc_id, filetype, doc.title, chunks, rec.metadata if rec else None
+        )
+        manifest = manifest_entry(
+            job.doc_id, filetype=filetype, title=doc.title, n_chunks=len(chunks), size=job.size,
+            mtime_ns=job.mtime_ns, sha256=sha, encoders=self.encoders.names,
+        )  # fmt: skip
+        if is_complete(job.old):
             self.report.updated += 1
         else:
             self.report.new += 1
-        self._queue(DocumentWrite(job.doc_id, manifest, tuple(payloads), {}, True), list(names))
+        return DocumentWrite(job.doc_id, manifest, payloads, {}, True)
 
-    def _extend(self, jobs: list[_Job]) -> None:
-        """Embed stored chunks of unchanged documents for encoders they lack (no parsing)."""
+    def _extended(self, jobs: list[Job]) -> Iterator[tuple[DocumentWrite, list[str]]]:
+        """Stored chunks of unchanged documents, for the encoders they lack (no parsing)."""
         for start in range(0, len(jobs), 64):
-            by_source: dict[str, list[_Job]] = {}
+            by_source: dict[str, list[Job]] = {}
             for job in jobs[start : start + 64]:
                 by_source.setdefault((job.old or {})["encoders"][0], []).append(job)
             for source, group in by_source.items():
@@ -389,74 +336,113 @@ class _Run:
                     chunks = tuple(stored.get(job.doc_id, ()))
                     if len(chunks) != old["n_chunks"]:  # damaged store: parse it again
                         self.report.unchanged -= 1
-                        self._reparse(job)
+                        doc = self._reparse(job)
+                        if doc is not None:
+                            yield doc, list(self.encoders.names)
                         continue
-                    missing = [e for e in self.encoders.names if e not in old["encoders"]]
+                    missing = missing_encoders(old, self.encoders.names)
                     for e in missing:
                         self.report.encoder_added[e] = self.report.encoder_added.get(e, 0) + 1
-                    manifest = {**old, "encoders": [*old["encoders"], *missing]}
-                    self._queue(DocumentWrite(job.doc_id, manifest, chunks, {}, False), missing)
-        self._flush()
+                    yield (
+                        DocumentWrite(job.doc_id, with_encoders(old, missing), chunks, {}, False),
+                        missing,
+                    )
 
-    def _reparse(self, job: _Job) -> None:
+    def _reparse(self, job: Job) -> DocumentWrite | None:
         if job.record is not None:
-            out = _record_outcome(job.record, None)
+            out = record_outcome(job.record, None)
         else:
             out = parse_job(str(job.path), job.doc_id, None)
         if out.status == "parsed":
-            self._add_parsed(job, out.value, out.sha256)
-        else:
-            self.report.fail(job.doc_id, str(out.value))
+            return self._document(job, out.value, out.sha256)
+        self.report.fail(job.doc_id, str(out.value))
+        return None
 
     # -- embed and write ----------------------------------------------------------------------
 
-    def _queue(self, doc: DocumentWrite, encoders: list[str]) -> None:
-        self._batch.append((doc, encoders))
-        self._batch_chunks += len(doc.chunks)
-        self._batch_chars += sum(len(c["text"]) for c in doc.chunks)
-        if self._batch_chunks >= BATCH_CHUNKS or self._batch_chars >= BATCH_CHARS:
-            self._flush()
+    def _batches(self, docs: Iterable[tuple[DocumentWrite, list[str]]]) -> Iterator[_Batch]:
+        """Group documents into write batches of about BATCH_CHUNKS chunks / BATCH_CHARS chars."""
+        batch: list[tuple[DocumentWrite, list[str]]] = []
+        n_chunks = n_chars = 0
+        for doc, encs in docs:
+            batch.append((doc, encs))
+            n_chunks += len(doc.chunks)
+            n_chars += sum(len(c["text"]) for c in doc.chunks)
+            if n_chunks >= BATCH_CHUNKS or n_chars >= BATCH_CHARS:
+                yield _Batch(batch)
+                batch, n_chunks, n_chars = [], 0, 0
+        if batch:
+            yield _Batch(batch)
 
-    def _flush(self) -> None:
-        if not self._batch:
-            return
-        batch, self._batch, self._batch_chunks, self._batch_chars = self._batch, [], 0, 0
-        per_encoder = {
-            name: [d for d, encs in batch if name in encs]
-            for name in dict.fromkeys(e for _, encs in batch for e in encs)
-        }
-        # Progress counts chunk embeddings: each chunk once per encoder that embeds it.
-        self.progress.grow(
-            "embed", sum(len(d.chunks) for docs in per_encoder.values() for d in docs)
-        )
+    def _calls(self, batches: Iterable[_Batch], pending: dict[int, _Batch]) -> Iterator[EmbedCall]:
+        """Each batch's calls: per encoder, its documents' chunk texts in slices of
+        EMBED_CALL_CHUNKS. A batch is registered in ``pending`` before its first call leaves."""
+        for batch in batches:
+            self._batch_no += 1
+            no = self._batch_no
+            calls: list[EmbedCall] = []
+            for name in dict.fromkeys(e for _, encs in batch.docs for e in encs):
+                self._ready(name)  # loaded and checked against the index before any call
+                texts = [c["text"] for d, encs in batch.docs if name in encs for c in d.chunks]
+                for at in range(0, len(texts), EMBED_CALL_CHUNKS):
+                    calls.append(
+                        EmbedCall((no, name, at), name, tuple(texts[at : at + EMBED_CALL_CHUNKS]))
+                    )
+            # Progress counts chunk embeddings: each chunk once per encoder that embeds it.
+            self.progress.grow("embed", sum(len(c.texts) for c in calls))
+            batch.calls_left = len(calls)
+            if not calls:
+                self._finish(batch)
+                continue
+            pending[no] = batch
+            yield from calls
+
+    def _embed_and_write(self, batches: Iterable[_Batch]) -> None:
+        pending: dict[int, _Batch] = {}
+        for done in self.embedder.embed(self._calls(batches, pending)):
+            no, name, at = cast(tuple[int, str, int], done.key)
+            self.report.add_time("embed", done.seconds)
+            self.progress.advance("embed", len(done.vectors))
+            batch = pending[no]
+            batch.parts[(name, at)] = done.vectors
+            batch.calls_left -= 1
+            if batch.calls_left == 0:
+                self._finish(pending.pop(no))
+        if pending:  # an embedder that dropped calls must never leave a silent gap
+            raise IngestError(f"the embedder returned no vectors for {len(pending)} batch(es)")
+
+    def _finish(self, batch: _Batch) -> None:
+        """Reassemble a batch's vectors per document and write it."""
         vectors: dict[str, dict[str, Any]] = {}
-        for name, docs in per_encoder.items():
-            mat = self._embed(name, [c["text"] for d in docs for c in d.chunks])
+        for name in dict.fromkeys(e for _, encs in batch.docs for e in encs):
+            offsets = sorted(at for n, at in batch.parts if n == name)
+            if not offsets:
+                continue
+            parts = [batch.parts[(name, at)] for at in offsets]
+            mat = parts[0] if len(parts) == 1 else np.concatenate(parts)
             row = 0
-            for d in docs:
-                vectors.setdefault(d.doc_id, {})[name] = mat[row : row + len(d.chunks)]
-                row += len(d.chunks)
-        docs = [
-            DocumentWrite(d.doc_id, d.manifest, d.chunks, vectors.get(d.doc_id, {}), d.replace)
-            for d, _ in batch
-        ]
+            for d, encs in batch.docs:
+                if name in encs:
+                    vectors.setdefault(d.doc_id, {})[name] = mat[row : row + len(d.chunks)]
+                    row += len(d.chunks)
+        docs = [DocumentWrite(d.doc_id, d.manifest, d.chunks, vectors.get(d.doc_id, {}), d.replace)
+                for d, _ in batch.docs]  # fmt: skip
         self._write(docs)
-        self.report.chunks += sum(len(d.chunks) for d, _ in batch)
+        self.report.chunks += sum(len(d.chunks) for d, _ in batch.docs)
 
-    def _embed(self, name: str, texts: list[str]) -> Any:
-        """Embed ``texts`` with encoder ``name`` in calls of at most EMBED_CALL_CHUNKS texts."""
-        t = time.perf_counter()
-        encoder = self.encoders.get(name)
-        self.report.add_time("load", time.perf_counter() - t)
-        parts = []
-        for start in range(0, len(texts), EMBED_CALL_CHUNKS):
+    def _ready(self, name: str, tokenizer: bool = False) -> Any:
+        """Load encoder ``name`` through the embedder (once) and check it against the index."""
+        if name not in self._infos:
             t = time.perf_counter()
-            parts.append(encoder.encode_documents(texts[start : start + EMBED_CALL_CHUNKS]))
-            self.report.add_time("embed", time.perf_counter() - t)
-            self.progress.advance("embed", len(parts[-1]))
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate(parts) if parts else np.zeros((0, encoder.info.dim), np.float32)
+            info = self.embedder.info(name)
+            self.encoders.check(name, info)
+            self._infos[name] = info
+            self.report.add_time("load", time.perf_counter() - t)
+        return self.embedder.token_spans(name) if tokenizer else self._infos[name]
+
+    def _load_all(self) -> None:
+        for name in self.encoders.names:
+            self._ready(name)
 
     def _write(self, docs: list[DocumentWrite]) -> None:
         if not docs:
@@ -473,24 +459,21 @@ class _Run:
             self.store.ensure_index(self.index, self.chunking)
             self._record_exists = True
         for name in sorted(names - self._registered):
-            self.store.add_encoder(self.index, self.encoders.get(name).info.as_dict())
+            self.store.add_encoder(self.index, self._ready(name))
             self._registered.add(name)
+
+    def close(self) -> None:
+        self.embedder.close()
 
     def finish(self, strict: bool) -> IngestReport:
         self.progress.close()
         if self._record_exists:
             self._ensure_registered(set(self.encoders.names))  # e.g. -e NEW on an empty index
             final = self.store.manifest(self.index)
-            done = [m for m in final.values() if _complete(m)]
+            done = [m for m in final.values() if is_complete(m)]
             self.report.total_documents = len(done)
             self.report.total_chunks = sum(int(m.get("n_chunks", 0)) for m in done)
         self.report.seconds = time.perf_counter() - self.t0
         if strict and self.report.failed:
             raise IngestFailedError(self.report)
         return self.report
-
-
-def _describe(ch: Mapping[str, Any]) -> str:
-    if ch.get("mode") == "whole":
-        return "whole (one unit per document)"
-    return f"{ch.get('mode')} ({ch.get('chunk_tokens')} tokens, overlap {ch.get('overlap')}, tokenizer {ch.get('tokenizer')})"

@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ingest.errors import ParseError
 from ingest.load import content_hash
@@ -33,6 +33,16 @@ T = TypeVar("T")
 ParseItem = tuple[T, str, str, "str | None"]
 # Below this many files, parsing in-process beats starting workers.
 INLINE_BELOW = 3
+
+
+class Parser(Protocol):
+    """The parse stage: :class:`ParsePool` (processes on this machine) or a cluster's tasks."""
+
+    def outcomes(self, items: Sequence[ParseItem[Any]]) -> Iterator[tuple[Any, ParseOutcome]]:
+        """``(key, path, relpath, stored sha or None)`` -> ``(key, outcome)``, in any order."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -15,18 +15,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-# Payload keys every chunk point carries (docs/architecture.md).
-CHUNK_KEYS = (
-    "doc_id",
-    "source",
-    "filetype",
-    "title",
-    "page",
-    "section",
-    "chunk",
-    "n_chunks",
-    "text",
-)
+from ingest.schema import CHUNK_KEYS
+
+# The payload schema lives in ingest.schema; re-exported for callers of this module.
+__all__ = ["CHUNK_KEYS", "DocumentWrite", "IndexWriter"]
 
 
 @dataclass(frozen=True)
@@ -35,10 +27,9 @@ class DocumentWrite:
 
     Attributes:
         doc_id: Relative posix path for files, the record id otherwise.
-        manifest: The manifest entry written last (``state="complete"``, ``source``,
-            ``filetype``, ``title``, ``n_chunks``, ``size``, ``mtime_ns``, ``sha256``,
-            ``encoders``: the encoders whose vectors of this document are complete).
-        chunks: Chunk payloads in chunk order (keys :data:`CHUNK_KEYS`, plus ``start_char``).
+        manifest: The manifest entry written last (``ingest.schema.manifest_entry``; its
+            ``encoders`` are those whose vectors of this document are complete).
+        chunks: Chunk payloads in chunk order (``ingest.schema.chunk_payloads``).
         vectors: Encoder name -> (len(chunks), dim) float32 array.
         replace: New or changed content: mark pending first and delete chunks past the end.
             False when only adding an encoder's vectors to an unchanged document.

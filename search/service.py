@@ -7,11 +7,11 @@ warm process costs one query embedding and one Qdrant call per encoder.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from search.compare import Agreement, agreement
@@ -21,6 +21,7 @@ from search.filters import Filters, resolve_filters
 if TYPE_CHECKING:
     import numpy as np
 
+    from encoders.spec import ModelPaths
     from search.records import Hit, IndexInfo, Where
     from search.vectorstore import VectorStore
 
@@ -28,29 +29,36 @@ Level = Literal["doc", "chunk"]
 EncoderLoader = Callable[[dict[str, Any]], Any]
 
 
-def load_index_encoder(info: dict[str, Any]) -> Any:
-    """Load the encoder an index recorded (preset by name, or the local folder it came from)."""
-    from encoders import PRESETS, load_encoder
+# EncoderInfo fields that decide what the vectors mean; a rebuilt encoder must agree on all of
+# them (not model_id or revision: the same model may sit in another folder on this machine).
+_MUST_MATCH = ("name", "dim", "attention", "pooling", "max_tokens", "long_policy")
 
-    name = str(info["name"])
-    options: dict[str, Any] = {"long_policy": info.get("long_policy", "truncate")}
-    if name in PRESETS:
-        return load_encoder(name, **options)
-    model_id = str(info.get("model_id", ""))
-    if model_id and Path(model_id).is_dir():
-        base = load_encoder(model_id, **options)
-        # An overridden folder encoder: re-apply the recorded attention/pooling.
-        if base.attention != info.get("attention") or base.pooling != info.get("pooling"):
-            return load_encoder(
-                model_id, attention=info.get("attention"), pooling=info.get("pooling"), **options
-            )
-        return base
-    preset, _, _ = name.partition("+")
-    if preset in PRESETS:  # a preset run with overrides, e.g. "minilm+causal"
-        return load_encoder(
-            preset, attention=info.get("attention"), pooling=info.get("pooling"), **options
+
+def load_index_encoder(info: dict[str, Any], paths: ModelPaths | None = None) -> Any:
+    """Rebuild the encoder an index recorded, from its recorded spec (cached per process).
+
+    Args:
+        info: The index's entry for the encoder (``EncoderInfo.as_dict()``; indexes written
+            before specs were recorded are rebuilt from the info's name and model id).
+        paths: Folders the user named now (``--weights`` / ``--adapter``); they win over the
+            folders the index recorded.
+
+    Raises:
+        EncoderError: The weights are missing, or the encoder built differs from the recorded
+            one in a setting that changes the vectors.
+    """
+    from encoders import EncoderError, load_encoder, spec_from_record
+
+    encoder = load_encoder(spec_from_record(info, paths))
+    built = encoder.info.as_dict()
+    diff = [k for k in _MUST_MATCH if k in info and k in built and info[k] != built[k]]
+    if diff:
+        said = ", ".join(f"{k} {info[k]!r} in the index vs {built[k]!r} now" for k in diff)
+        raise EncoderError(
+            f"encoder {info.get('name')!r} built from these weights differs from the one the "
+            f"index was written with ({said}): wrong --weights folder?"
         )
-    return load_encoder(name, **options)  # raises UnknownEncoderError with the preset list
+    return encoder
 
 
 @dataclass(frozen=True)
@@ -135,14 +143,20 @@ class SearchService:
     Args:
         store: An open :class:`search.vectorstore.VectorStore` (``search.store.Store``).
         encoder_loader: Turns an index's recorded encoder info into an encoder; the default
-            loads presets and local folders through ``encoders.load_encoder``.
+            rebuilds it from its recorded spec (:func:`load_index_encoder`).
+        paths: Weights and adapter folders the user named (``--weights NAME=DIR``), for the
+            default loader.
     """
 
     def __init__(
-        self, store: VectorStore, encoder_loader: EncoderLoader = load_index_encoder
+        self,
+        store: VectorStore,
+        encoder_loader: EncoderLoader | None = None,
+        paths: ModelPaths | None = None,
     ) -> None:
         self.store = store
-        self._load = encoder_loader
+        self.paths = paths
+        self._load = encoder_loader or functools.partial(load_index_encoder, paths=paths)
 
     # -- catalogue ---------------------------------------------------------------------------
 

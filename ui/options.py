@@ -41,8 +41,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_pair,
         metavar="NAME=DIR",
-        help="local weights folder for an encoder preset, repeatable "
-        "(same as DIFFSEARCH_WEIGHTS_<NAME>=DIR); e.g. --weights dream=/models/dream",
+        help="local weights folder for an encoder (a preset or an index's encoder name), "
+        "repeatable; wins over DIFFSEARCH_WEIGHTS_<NAME> and over the folder an index recorded; "
+        "e.g. --weights dream=/models/dream",
     )
     parser.add_argument(
         "--adapter",
@@ -55,26 +56,27 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def apply_model_args(args: argparse.Namespace) -> None:
-    """Make ``--weights`` / ``--adapter`` visible to every encoder load in this process.
+def model_paths(args: argparse.Namespace) -> Any:
+    """``--weights`` / ``--adapter`` as an ``encoders.ModelPaths``, for the specs a command builds.
 
-    They are set as the environment variables the weights lookup already reads, so ingest,
-    search, evaluation and the web UI all find the same folders.
+    They go into the encoder specs (ingest, search, evaluation, the web UI), never into the
+    environment: a worker process is handed the specs, with the folders in them.
     """
     import os
 
-    from encoders.weights import adapter_env_var_for, env_var_for
+    from encoders.spec import ModelPaths
 
-    for name, path in getattr(args, "weights", None) or []:
-        os.environ[env_var_for(name)] = os.path.abspath(os.path.expanduser(path))
-    for name, path in getattr(args, "adapter", None) or []:
-        os.environ[adapter_env_var_for(name)] = os.path.abspath(os.path.expanduser(path))
+    def absolute(pairs: list[tuple[str, str]]) -> dict[str, str]:
+        return {name: os.path.abspath(os.path.expanduser(path)) for name, path in pairs}
+
+    return ModelPaths(
+        weights=absolute(getattr(args, "weights", None) or []),
+        adapters=absolute(getattr(args, "adapter", None) or []),
+    )
 
 
 def open_store_from_args(args: argparse.Namespace) -> Any:
-    """Open the store the flags (or environment) point at (after applying model flags)."""
+    """Open the store the flags (or environment) point at."""
     from search.store import open_store
-
-    apply_model_args(args)
 
     return open_store(path=args.store, url=args.qdrant_url, api_key=args.qdrant_api_key)

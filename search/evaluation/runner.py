@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from encoders.spec import ModelPaths
 from search.errors import SearchError
 from search.evaluation.beir import Dataset, document_text, load_beir
 from search.evaluation.metrics import DEFAULT_METRICS, SYNTHETIC_METRICS, evaluate, mean_scores
@@ -55,6 +56,8 @@ class EvalOptions:
         resamples: Bootstrap resamples of the paired test.
         seed: Bootstrap seed.
         index_prefix: Prefix of the evaluation index names.
+        extra: More settings recorded with the results.
+        model_paths: Weights and adapter folders the user named (``--weights NAME=DIR``).
     """
 
     encoders: list[str]
@@ -68,6 +71,7 @@ class EvalOptions:
     seed: int = 0
     index_prefix: str = "eval"
     extra: dict[str, Any] = field(default_factory=dict)
+    model_paths: ModelPaths = field(default_factory=ModelPaths)
 
     def __post_init__(self) -> None:
         if not self.encoders:
@@ -111,15 +115,16 @@ class Evaluator:
 
         self.store = store
         self.options = options
-        self.service = SearchService(store)
+        self.service = SearchService(store, paths=options.model_paths)
         self.log = log
         self.progress = progress
 
     def encoder(self, name: str) -> Any:
         """The loaded encoder ``name`` under this run's long-input policy (cached per process)."""
-        from encoders import load_encoder
+        from encoders import EncoderSpec, load_encoder
 
-        return load_encoder(name, long_policy=self.options.long_policy)
+        spec = EncoderSpec(name, long_policy=self.options.long_policy)
+        return load_encoder(self.options.model_paths.apply(spec))
 
     def ingest(self, dataset: Dataset, index: str, encoder: str) -> dict[str, Any]:
         """Write the corpus into ``index`` with one encoder; unchanged documents are skipped."""
@@ -140,6 +145,7 @@ class Evaluator:
             chunking=self.options.chunking,
             long_policy=self.options.long_policy,
             bars=self.progress,
+            model_paths=self.options.model_paths,
         )
         seconds = time.perf_counter() - t0
         summary = report.as_dict()

@@ -36,7 +36,7 @@ def sentence_transformer(minilm_path: Path) -> Any:
     return SentenceTransformer(str(minilm_path), device="cpu")
 
 
-def test_preset_metadata(minilm: Any) -> None:
+def test_preset_metadata(minilm: Any, minilm_path: Path) -> None:
     info = minilm.info.as_dict()
     assert info == {
         "name": "minilm",
@@ -48,6 +48,16 @@ def test_preset_metadata(minilm: Any) -> None:
         "pooling": "mean",
         "max_tokens": 256,
         "long_policy": "truncate",
+        # What an index records to rebuild it: the preset and the folder it was found in.
+        "spec": {
+            "model": "minilm",
+            "attention": None,
+            "pooling": None,
+            "max_tokens": None,
+            "long_policy": "truncate",
+            "weights": str(minilm_path),
+            "adapter": None,
+        },
     }
     assert minilm.count_tokens(PARAGRAPH * 6) > 256
 

@@ -1,4 +1,4 @@
-"""``--weights NAME=DIR`` / ``--adapter NAME=DIR`` reach every encoder load."""
+"""``--weights NAME=DIR`` / ``--adapter NAME=DIR`` reach every encoder load, through its spec."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 import pytest
 
 from ui.cli import main
-from ui.options import add_model_args, apply_model_args
+from encoders import EncoderSpec
+from ui.options import add_model_args, model_paths
 
 
 def _unset(monkeypatch, *names):
@@ -19,16 +20,19 @@ def _unset(monkeypatch, *names):
         monkeypatch.delenv(name)
 
 
-def test_flags_become_the_lookup_environment(monkeypatch, tmp_path):
+def test_flags_go_into_the_specs_not_the_environment(monkeypatch, tmp_path):
     _unset(monkeypatch, "DIFFSEARCH_WEIGHTS_QWEN2_5", "DIFFSEARCH_ADAPTER_DIFFEMBED")
     parser = argparse.ArgumentParser()
     add_model_args(parser)
     args = parser.parse_args(
         ["--weights", f"qwen2.5={tmp_path}", "--adapter", f"diffembed={tmp_path}/lora"]
     )
-    apply_model_args(args)
-    assert os.environ["DIFFSEARCH_WEIGHTS_QWEN2_5"] == str(tmp_path)
-    assert os.environ["DIFFSEARCH_ADAPTER_DIFFEMBED"] == str(tmp_path / "lora")
+    paths = model_paths(args)
+    assert "DIFFSEARCH_WEIGHTS_QWEN2_5" not in os.environ
+    assert "DIFFSEARCH_ADAPTER_DIFFEMBED" not in os.environ
+    assert paths.apply(EncoderSpec("qwen2.5")).weights == str(tmp_path)
+    assert paths.apply(EncoderSpec("diffembed")).adapter == str(tmp_path / "lora")
+    assert paths.apply(EncoderSpec("dream")) == EncoderSpec("dream")  # named for others only
     with pytest.raises(SystemExit):
         parser.parse_args(["--weights", "no-equals-sign"])
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ui.web.handlers import NONE_CHOICE, WebContext, _safe_name, error_html
+from ui.web.handlers import NONE_CHOICE, WebContext, error_html
+from ui.web.handlers import judging as judge
+from ui.web.handlers.context import safe_name
+from ui.web.handlers.document import document
+from ui.web.handlers.evaluating import evaluate
+from ui.web.handlers.ingesting import ingest_folder, ingest_uploads
+from ui.web.handlers.searching import search
 
 
 @pytest.fixture()
@@ -31,15 +37,15 @@ def _text(html: str) -> str:
 
 
 def test_empty_query_asks_for_one(ctx: WebContext) -> None:
-    view = ctx.search("   ", "docs", "minilm", None)
+    view = search(ctx, "   ", "docs", "minilm", None)
     assert "query is empty" in view.header and view.results == ""
 
 
 def test_missing_index_is_a_readable_message(ctx: WebContext) -> None:
-    view = ctx.search("hello", "nope", "minilm", NONE_CHOICE)
+    view = search(ctx, "hello", "nope", "minilm", NONE_CHOICE)
     assert "ds-msg-error" in view.header
     assert "nope" in view.header and "Traceback" not in view.header
-    assert "No index" in ctx.search("hello", None, "minilm", None).header
+    assert "No index" in search(ctx, "hello", None, "minilm", None).header
 
 
 def test_missing_weights_are_a_readable_message(ctx: WebContext) -> None:
@@ -55,14 +61,14 @@ def test_missing_weights_are_a_readable_message(ctx: WebContext) -> None:
         },
     )
     assert ctx.encoder_choices("big") == [("dream — diffusion · bidirectional", "dream")]
-    view = ctx.search("what is a diffusion model", "big", "dream", NONE_CHOICE)
+    view = search(ctx, "what is a diffusion model", "big", "dream", NONE_CHOICE)
     assert "ds-msg-error" in view.header and "Traceback" not in view.header
     assert "weights" in _text(view.header).lower()
 
 
 def test_bad_filter_is_a_readable_message(ctx: WebContext) -> None:
     ctx.store.ensure_index("f", {"mode": "tokens"})
-    view = ctx.search("q", "f", "minilm", None, filters="colour=blue")
+    view = search(ctx, "q", "f", "minilm", None, filters="colour=blue")
     assert "cannot read filter" in view.header
 
 
@@ -76,32 +82,32 @@ def test_unexpected_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_only_allow_listed_folders_can_be_reindexed(ctx: WebContext, tmp_path: Path) -> None:
-    view = ctx.ingest_folder(str(tmp_path), "docs", ["minilm"])
+    view = ingest_folder(ctx, str(tmp_path), "docs", ["minilm"])
     assert "allow-list" in view.summary
-    view = ctx.ingest_folder("/etc", "docs", ["minilm"])
+    view = ingest_folder(ctx, "/etc", "docs", ["minilm"])
     assert "allow-list" in view.summary
     assert ctx.folder_choices() == [str((tmp_path / "allowed").resolve())]
 
 
 def test_document_view_reads_only_the_index(ctx: WebContext) -> None:
     # A doc id that looks like a path is looked up in the index, never opened.
-    assert "Could not open the document" in ctx.document("nope", "/etc/passwd", 0)
+    assert "Could not open the document" in document(ctx, "nope", "/etc/passwd", 0)
 
 
 def test_upload_limit_and_safe_names(ctx: WebContext, tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_text("x" * 5000)
-    view = ctx.ingest_uploads([str(big)], "docs", ["minilm"])
+    view = ingest_uploads(ctx, [str(big)], "docs", ["minilm"])
     assert "larger than the upload limit" in view.summary
-    assert _safe_name("../../etc/passwd") == "passwd"
-    assert _safe_name("..") == "upload"
-    assert "Choose one or more files" in ctx.ingest_uploads([], "docs", ["minilm"]).summary
+    assert safe_name("../../etc/passwd") == "passwd"
+    assert safe_name("..") == "upload"
+    assert "Choose one or more files" in ingest_uploads(ctx, [], "docs", ["minilm"]).summary
 
 
 def test_eval_rejects_folders_off_the_allow_list(ctx: WebContext) -> None:
-    view = ctx.evaluate("beir", "/etc", None, ["minilm"])
+    view = evaluate(ctx, "beir", "/etc", None, ["minilm"])
     assert "pick a BEIR folder" in view.message and view.plot is None
-    view = ctx.evaluate("synthetic", None, "passkey", ["minilm"], lengths="ten")
+    view = evaluate(ctx, "synthetic", None, "passkey", ["minilm"], lengths="ten")
     assert "whole numbers" in view.message
 
 
@@ -129,7 +135,7 @@ def _tiny_beir(root: Path) -> Path:
 def test_evaluate_tab_runs_a_beir_folder_from_the_allow_list(ctx: WebContext) -> None:
     folder = _tiny_beir(ctx.allow_dirs[0])
     assert str(folder) in ctx.beir_choices()
-    view = ctx.evaluate("beir", str(folder), None, ["minilm", "minilm-causal"])
+    view = evaluate(ctx, "beir", str(folder), None, ["minilm", "minilm-causal"])
     assert "ds-msg-error" not in view.message, view.message
     assert "| minilm | minilm-causal |" in view.table
     # MiniLM ranks each query's one relevant document first: nDCG@10 = 1 in its column.
@@ -138,8 +144,8 @@ def test_evaluate_tab_runs_a_beir_folder_from_the_allow_list(ctx: WebContext) ->
 
 
 def test_evaluate_tab_runs_a_synthetic_task(ctx: WebContext) -> None:
-    view = ctx.evaluate(
-        "synthetic", None, "passkey", ["minilm"], lengths="64,128", n_docs=6, n_queries=3
+    view = evaluate(
+        ctx, "synthetic", None, "passkey", ["minilm"], lengths="64,128", n_docs=6, n_queries=3
     )
     assert "ds-msg-error" not in view.message, view.message
     assert "passkey" in view.table and "64" in view.table and "128" in view.table
@@ -148,7 +154,7 @@ def test_evaluate_tab_runs_a_synthetic_task(ctx: WebContext) -> None:
 
 def _ingest_mine(ctx: WebContext, tmp_path: Path) -> None:
     """Index ``mine``: three short documents, MiniLM and its causal ablation."""
-    from ingest.pipeline import ingest_folder
+    from ingest.pipeline import ingest_folder as ingest
 
     docs = tmp_path / "mine"
     docs.mkdir()
@@ -159,9 +165,7 @@ def _ingest_mine(ctx: WebContext, tmp_path: Path) -> None:
         "# Planets\n\nMars and Venus are rocky planets that orbit the sun."
     )
     (docs / "football.txt").write_text("A football match lasts ninety minutes with two halves.")
-    ingest_folder(
-        docs, index="mine", encoders=["minilm", "minilm-causal"], store=ctx.store, workers=0
-    )
+    ingest(docs, index="mine", encoders=["minilm", "minilm-causal"], store=ctx.store, workers=0)
 
 
 def test_evaluate_tab_scores_your_own_questions_on_an_index(
@@ -172,17 +176,18 @@ def test_evaluate_tab_scores_your_own_questions_on_an_index(
     judged.write_text(
         "how do I bake bread at home\tbread.md\nwhich planets orbit the sun\tplanets.md\n"
     )
-    view = ctx.evaluate("judgments", None, None, [], judgments=str(judged), index="mine")
+    view = evaluate(ctx, "judgments", None, None, [], judgments=str(judged), index="mine")
     assert "ds-msg-error" not in view.message, view.message
     assert "| minilm | minilm-causal |" in view.table  # no encoder picked: all of the index's
     assert "| ndcg@10 | 1.0000 |" in view.table and "your judgements" in view.table
     assert view.plot and Path(view.plot).is_file()
     judged.write_text("how do I bake bread at home\tbred.md\n")
-    view = ctx.evaluate("judgments", None, None, ["minilm"], judgments=str(judged), index="mine")
+    view = evaluate(ctx, "judgments", None, None, ["minilm"], judgments=str(judged), index="mine")
     assert "did you mean 'bread.md'" in html.unescape(view.message)
-    assert "upload a file" in ctx.evaluate("judgments", None, None, [], index="mine").message
+    assert "upload a file" in evaluate(ctx, "judgments", None, None, [], index="mine").message
     assert (
-        "pick the index" in ctx.evaluate("judgments", None, None, [], judgments=str(judged)).message
+        "pick the index"
+        in evaluate(ctx, "judgments", None, None, [], judgments=str(judged)).message
     )
 
 
@@ -190,7 +195,6 @@ def test_judge_tab_pools_blind_saves_and_feeds_the_evaluate_tab(
     ctx: WebContext, tmp_path: Path
 ) -> None:
     from search.judging import judged_questions
-    from ui.web import judge
 
     _ingest_mine(ctx, tmp_path)
     pool = judge.candidates(ctx, "mine", [], 5, "how do I bake bread at home")
@@ -205,8 +209,8 @@ def test_judge_tab_pools_blind_saves_and_feeds_the_evaluate_tab(
         "judged before" in judge.candidates(ctx, "mine", [], 5, "how do I bake bread at home").html
     )
     judge.save(ctx, "mine", "which planets orbit the sun", ["planets.md"])
-    view = ctx.evaluate(
-        "judgments", None, None, [], index="mine"
+    view = evaluate(
+        ctx, "judgments", None, None, [], index="mine"
     )  # nothing uploaded: the collected file
     assert "ds-msg-error" not in view.message, view.message
     assert "2 queries scored" in view.table and "| ndcg@10 | 1.0000 |" in view.table

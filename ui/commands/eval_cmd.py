@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ui.options import add_model_args, add_store_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
 
 _DEFAULT_LENGTHS = "256,512,1024,2048,4096,8192,16384,32768"
 
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = EvalOptions(
         encoders=list(args.encoders), chunking=args.chunking, long_policy=args.long_policy, k=args.k,
-        instruction=args.instruction, resamples=args.resamples,
+        instruction=args.instruction, resamples=args.resamples, model_paths=model_paths(args),
     )  # fmt: skip
     log = _log(args.quiet or args.json)
     summary: list[dict[str, Any]] = []
@@ -237,6 +237,7 @@ def _run_judgments(args: argparse.Namespace, out: Path) -> int:
         result = run_judgments(
             store, args.judgments, args.index, encoders=args.encoders, log=_log(args.quiet or args.json),
             k=args.k, instruction=args.instruction, resamples=args.resamples,
+            model_paths=model_paths(args),
         )  # fmt: skip
     finally:
         store.close()

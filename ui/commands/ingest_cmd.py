@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ui.options import add_model_args, add_store_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
 from ui.render import table
 
 EXIT_FAILED = 1
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             chunking=args.chunking, chunk_tokens=args.chunk_tokens, overlap=args.overlap,
             long_policy=args.long_policy, include=args.include, exclude=args.exclude,
             keep_removed=args.keep_removed, workers=args.workers, bars=None if not args.json else False,
-            dtype=args.dtype,
+            dtype=args.dtype, model_paths=model_paths(args),
         )  # fmt: skip
     finally:
         store.close()

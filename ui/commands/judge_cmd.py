@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ui.options import add_model_args, add_store_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
 
 PROMPT = "relevant? numbers, e.g. 1 3 or 2:2 for a grade; Enter: none; s: skip; q: quit > "
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     written = skipped = 0
     store = open_store_from_args(args)
     try:
-        service = SearchService(store)
+        service = SearchService(store, paths=model_paths(args))
         encoders = pool_encoders(service, args.index, args.encoders)  # checked before question 1
         print(f"{len(questions)} questions, {len(done & set(questions))} already in {args.out}; "
               f"pooling the top {args.k} of {', '.join(encoders)} (order hides which found what)")  # fmt: skip

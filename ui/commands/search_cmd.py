@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
-from ui.options import add_model_args, add_store_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
 from ui.render import side_by_side, snippet, table
 
 
@@ -62,7 +62,7 @@ def _service(args: argparse.Namespace) -> Iterator[Any]:
 
     store = open_store_from_args(args)
     try:
-        yield SearchService(store)
+        yield SearchService(store, paths=model_paths(args))
     finally:
         store.close()
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from ui.options import add_model_args, add_store_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
 
 
 def register(sub: Any) -> None:
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             allow_dirs=args.allow_dir,
             max_upload_mb=args.max_upload_mb,
             upload_dir=args.upload_dir,
+            model_paths=model_paths(args),
         )
         where = (
             ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.web.handlers import WebContext
+from ui.web.handlers.evaluating import evaluate
 
 
 def build_eval_tab(ctx: WebContext, encoders: list[tuple[str, str]]) -> None:
@@ -110,8 +111,8 @@ def build_eval_tab(ctx: WebContext, encoders: list[tuple[str, str]]) -> None:
 
     def do_eval(src, fld, tsk, e, mq, lens, nd, nq, chk, jf, ji, progress=gr.Progress()):  # noqa: B008
         progress(None, desc="Starting")
-        view = ctx.evaluate(
-            src, fld, tsk, e, max_queries=mq, lengths=lens, n_docs=nd, n_queries=nq, chunking=chk,
+        view = evaluate(
+            ctx, src, fld, tsk, e, max_queries=mq, lengths=lens, n_docs=nd, n_queries=nq, chunking=chk,
             judgments=jf, index=ji, on_log=lambda line: progress(None, desc=line),
         )  # fmt: skip
         return view.message, view.table, gr.update(value=view.plot, visible=bool(view.plot))

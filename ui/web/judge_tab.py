@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.web import judge
 from ui.web.handlers import WebContext, error_html
+from ui.web.handlers import judging as judge
 
 
 def build_judge_tab(ctx: WebContext, encoders: list[tuple[str, str]]) -> None:

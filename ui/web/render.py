@@ -400,6 +400,45 @@ def document_html(chunks: Sequence[Any], focus_chunk: int | None, query: str = "
     )
 
 
+def single_header(n: int, k: int, level: str, seconds: Mapping[str, float]) -> str:
+    """The line above one encoder's results: how many, and how long the query took."""
+    unit = "documents" if level == "doc" else "chunks"
+    took = sum(v for v in seconds.values() if v is not None) * 1000
+    return (
+        f'<div class="ds-agreement ds-single-head"><div class="ds-metric-note">'
+        f"{n} {unit} (top {k}) · {took:.0f} ms · pick encoder B to compare</div></div>"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging
+
+
+def judge_pool_html(
+    pool: Sequence[Any], question: str, encoders: Sequence[str], k: int, judged_before: bool
+) -> str:
+    """A question's blind pool (``search.judging.Candidate`` s) as numbered cards."""
+    cards = "".join(
+        f'<article class="ds-judge-card"><div class="ds-hit-top"><span class="ds-rank">{i}</span>'
+        f'<span class="ds-title">{esc(c.title)}</span></div>'
+        f'<div class="ds-meta"><span class="ds-source">{esc(c.doc_id)}</span></div>'
+        + "".join(f'<p class="ds-snippet">{snippet(t, question)}</p>' for t in c.snippets)
+        + "</article>"
+        for i, c in enumerate(pool, 1)
+    )
+    head = (
+        f'<div class="ds-help">{len(pool)} documents from the top {k} of '
+        f"{esc(', '.join(encoders))}, in an order that does not tell which encoder found "
+        "which. Tick the ones that answer the question, then save.</div>"
+    )
+    note = (
+        message("This question was judged before; saving replaces those marks.", "info")
+        if judged_before
+        else ""
+    )
+    return note + head + f'<div class="ds-judge-list">{cards}</div>'
+
+
 # ---------------------------------------------------------------------------------------------
 # Ingest and evaluation
 

@@ -1,4 +1,4 @@
-"""The Judge tab's actions: a blind pool of candidates for a question, and saving the marks.
+"""The Judge tab: a blind pool of candidates for a question, and saving the marks.
 
 Marks are appended to ``<upload dir>-judgments/<index>.jsonl`` on the server (the format
 ``diffsearch eval --judgments`` reads); the Evaluate tab scores that file when nothing is
@@ -52,27 +52,10 @@ def candidates(
         raise SearchError("the question is empty: type what you would ask your documents")
     names = pool_encoders(ctx.service, index, [e for e in (encoders or []) if e])
     pool = pooled(ctx.service, index, question, names, int(k or 10))
-    done = _already(ctx, index, question)
-    cards = "".join(
-        f'<article class="ds-judge-card"><div class="ds-hit-top"><span class="ds-rank">{i}</span>'
-        f'<span class="ds-title">{render.esc(c.title)}</span></div>'
-        f'<div class="ds-meta"><span class="ds-source">{render.esc(c.doc_id)}</span></div>'
-        + "".join(f'<p class="ds-snippet">{render.snippet(t, question)}</p>' for t in c.snippets)
-        + "</article>"
-        for i, c in enumerate(pool, 1)
+    html = render.judge_pool_html(
+        pool, question, names, int(k or 10), _already(ctx, index, question)
     )
-    head = (
-        f'<div class="ds-help">{len(pool)} documents from the top {int(k or 10)} of '
-        f"{render.esc(', '.join(names))}, in an order that does not tell which encoder found "
-        "which. Tick the ones that answer the question, then save.</div>"
-    )
-    note = (
-        render.message("This question was judged before; saving replaces those marks.", "info")
-        if done
-        else ""
-    )
-    return Pool(note + head + f'<div class="ds-judge-list">{cards}</div>',
-                [(f"{i}. {c.title} ({c.doc_id})", c.doc_id) for i, c in enumerate(pool, 1)])  # fmt: skip
+    return Pool(html, [(f"{i}. {c.title} ({c.doc_id})", c.doc_id) for i, c in enumerate(pool, 1)])
 
 
 def save(

@@ -1,0 +1,150 @@
+"""From an :class:`~encoders.spec.EncoderSpec` to the preset it runs, without loading anything.
+
+The one place where a spec's ``model`` is interpreted (a preset name or a model folder) and
+where its overrides become a preset and an encoder name (``minilm+causal``). Nothing here
+imports torch: the ingest planner, the web UI and a remote worker's scheduler can all name an
+encoder from its spec without loading it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from encoders.errors import UnknownEncoderError
+from encoders.presets import PRESETS, Preset
+from encoders.spec import EncoderSpec
+
+# Overrides a spec may apply to its preset, in the order they are spelled in a name.
+OVERRIDES = ("attention", "pooling", "max_tokens")
+
+_ENCODER_MODEL_TYPES = {
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "distilbert",
+    "mpnet",
+    "electra",
+    "modernbert",
+}
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The checkpoint's ``config.json`` as a dict."""
+    with open(path / "config.json", encoding="utf-8") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+def detect_arch(raw: dict[str, Any]) -> str:
+    """Map a checkpoint's ``model_type`` to a loader name."""
+    model_type = str(raw.get("model_type", "")).lower()
+    if model_type == "dream":
+        return "dream"
+    if model_type == "llada":
+        return "llada"
+    return "auto"
+
+
+def preset_for_folder(path: Path, name: str | None = None, model_id: str | None = None) -> Preset:
+    """An ad-hoc preset for a local model folder, from its config.json.
+
+    Args:
+        path: The folder read.
+        name: The encoder's name (default: the folder's name).
+        model_id: What ``EncoderInfo.model_id`` records (default: the folder's path).
+    """
+    raw = read_config(path)
+    arch = detect_arch(raw)
+    model_type = str(raw.get("model_type", "")).lower()
+    if arch in ("dream", "llada"):
+        family, attention, pooling, eos = "diffusion", "bidirectional", "mean", False
+    elif model_type in _ENCODER_MODEL_TYPES:
+        family, attention, pooling, eos = "encoder", "bidirectional", "mean", False
+    else:
+        family, attention, pooling, eos = "ar", "causal", "last", True
+    dim = int(raw.get("hidden_size") or raw.get("d_model") or 0)
+    positions = int(raw.get("max_position_embeddings") or raw.get("max_sequence_length") or 512)
+    return Preset(
+        name=name or path.name,
+        family=family,  # type: ignore[arg-type]
+        hub_id=model_id or str(path),
+        arch=arch,  # type: ignore[arg-type]
+        attention=attention,  # type: ignore[arg-type]
+        pooling=pooling,  # type: ignore[arg-type]
+        dim=dim,
+        max_tokens=min(positions, 8192),
+        append_eos=eos,
+        pool_special_tokens=family == "encoder",
+        description=f"local folder {path}",
+    )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a spec names, before anything is loaded.
+
+    Attributes:
+        spec: The canonical spec: overrides equal to the preset's own values dropped, so that
+            ``EncoderSpec("minilm", attention="bidirectional")`` and ``EncoderSpec("minilm")``
+            are one cache entry and one recorded identity.
+        base: The preset (or the folder's ad-hoc preset) before overrides.
+        preset: ``base`` with the overrides applied and its name suffixed (``minilm+causal``).
+        folder: For a folder model, the folder to load from (``spec.weights`` when given);
+            None for presets (their weights are looked up at load time).
+    """
+
+    spec: EncoderSpec
+    base: Preset
+    preset: Preset
+    folder: Path | None
+
+    @property
+    def name(self) -> str:
+        return self.preset.name
+
+
+def resolve(spec: EncoderSpec) -> Resolved:
+    """Interpret ``spec.model`` and apply the spec's overrides.
+
+    Raises:
+        UnknownEncoderError: Not a preset and not a model folder on this machine.
+    """
+    folder: Path | None = None
+    if spec.model in PRESETS:
+        base = PRESETS[spec.model]
+    else:
+        folder = Path(spec.weights or spec.model).expanduser()
+        if not folder.is_dir():
+            if Path(spec.model).is_absolute() or spec.weights:
+                raise UnknownEncoderError(
+                    f"model folder {folder} is not on this machine: pass the folder that holds "
+                    f"it now with --weights {spec.base_name}=DIR (Python: weights='DIR')"
+                )
+            raise UnknownEncoderError(
+                f"unknown encoder {spec.model!r}. Presets: {', '.join(PRESETS)}; "
+                "or give the path of a local Hugging Face model folder."
+            )
+        if not (folder / "config.json").is_file():
+            raise UnknownEncoderError(
+                f"{folder} has no config.json: not a Hugging Face model folder"
+            )
+        base = preset_for_folder(folder, name=spec.base_name, model_id=spec.model)
+    requested = {k: getattr(spec, k) for k in OVERRIDES}
+    changed = {k: v for k, v in requested.items() if v is not None and v != getattr(base, k)}
+    canonical = spec.replace(
+        **{k: None for k, v in requested.items() if v is not None and k not in changed}
+    )
+    preset = base
+    if changed:
+        suffix = "".join(f"+{v}" for v in changed.values())
+        preset = dataclasses.replace(base, name=base.name + suffix, **changed)
+    return Resolved(canonical, base, preset, folder)
+
+
+def encoder_name(spec: EncoderSpec) -> str:
+    """The name an index keys this encoder's vectors by (``minilm``, ``minilm+causal``, ...)."""
+    return resolve(spec).name
