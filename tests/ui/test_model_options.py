@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from ui.cli import main
 from encoders import EncoderSpec
+from ui.cli import main
 from ui.options import add_model_args, model_paths
 
 
