@@ -175,8 +175,8 @@ def _check_choice(what: str, value: str | None, allowed: tuple[str, ...]) -> Non
         raise EncoderError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
 
 
-def identity_diff(recorded: Mapping[str, Any], spec: EncoderSpec) -> list[str]:
-    """``"field: a vs b"`` for each vector-changing setting where ``spec`` differs from a record.
+def identity_diff(recorded: Mapping[str, Any], spec: EncoderSpec) -> list[tuple[str, Any, Any]]:
+    """``(field, recorded value, value now)`` for each vector-changing setting that differs.
 
     Args:
         recorded: A spec dict as an index recorded it (``EncoderSpec.recorded()``).
@@ -184,9 +184,7 @@ def identity_diff(recorded: Mapping[str, Any], spec: EncoderSpec) -> list[str]:
     """
     old = EncoderSpec.from_dict(recorded).identity()
     new = spec.identity()
-    return [
-        f"{k} {old.get(k)!r} vs {new.get(k)!r}" for k in sorted(new) if old.get(k) != new.get(k)
-    ]
+    return [(k, old.get(k), new.get(k)) for k in sorted(new) if old.get(k) != new.get(k)]
 
 
 @dataclass(frozen=True)
@@ -246,13 +244,15 @@ def spec_from_record(info: Mapping[str, Any], paths: ModelPaths | None = None) -
     if isinstance(raw, Mapping):
         spec = EncoderSpec.from_dict(raw)
         hints: dict[str, Any] = {}
+        # The environment names a preset's folders only (a folder model has no lookup).
+        preset = spec.model in PRESETS
         if spec.weights is not None and (
-            os.environ.get(env_var_for(spec.base_name))
+            (preset and os.environ.get(env_var_for(spec.base_name)))
             or not (Path(spec.weights) / "config.json").is_file()
         ):
             hints["weights"] = None
         if spec.adapter is not None and (
-            os.environ.get(adapter_env_var_for(spec.base_name))
+            (preset and os.environ.get(adapter_env_var_for(spec.base_name)))
             or not (Path(spec.adapter) / "adapter_config.json").is_file()
         ):
             hints["adapter"] = None

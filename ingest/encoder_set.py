@@ -104,7 +104,7 @@ class EncoderSet:
         ]
         if isinstance(old.get("spec"), Mapping) and isinstance(new.get("spec"), Mapping):
             diff = identity_diff(old["spec"], EncoderSpec.from_dict(new["spec"]))
-            said += [f"spec {d.replace(' vs ', ' in the index vs ', 1)} now" for d in diff]
+            said += [f"spec {k} {a!r} in the index vs {b!r} now" for k, a, b in diff]
         if said:
             raise EncoderMismatchError(
                 f"encoder {name!r} differs from the one this index was built with ({', '.join(said)}); "

@@ -48,15 +48,20 @@ def load_index_encoder(info: dict[str, Any], paths: ModelPaths | None = None) ->
             one in a setting that changes the vectors.
     """
     from encoders import EncoderError, load_encoder, spec_from_record
+    from encoders.spec import identity_diff
 
     encoder = load_encoder(spec_from_record(info, paths))
     built = encoder.info.as_dict()
-    diff = [k for k in _MUST_MATCH if k in info and k in built and info[k] != built[k]]
+    diff = [(k, info[k], built[k]) for k in _MUST_MATCH
+            if k in info and k in built and info[k] != built[k]]  # fmt: skip
+    recorded, spec = info.get("spec"), getattr(encoder, "spec", None)
+    if isinstance(recorded, dict) and spec is not None:  # e.g. an adapter that is not found now
+        diff += identity_diff(recorded, spec)
     if diff:
-        said = ", ".join(f"{k} {info[k]!r} in the index vs {built[k]!r} now" for k in diff)
+        said = ", ".join(f"{k} {a!r} in the index vs {b!r} now" for k, a, b in diff)
         raise EncoderError(
-            f"encoder {info.get('name')!r} built from these weights differs from the one the "
-            f"index was written with ({said}): wrong --weights folder?"
+            f"encoder {info.get('name')!r} built here differs from the one the index was "
+            f"written with ({said}): pass the right --weights / --adapter NAME=DIR"
         )
     return encoder
 

@@ -62,9 +62,9 @@ def test_what_an_index_records_and_compares(tmp_path: Path) -> None:
     # Another weights folder, device or dtype writes the same vectors; an adapter does not.
     assert a.identity() == b.identity() and identity_diff(a.recorded(), b) == []
     lora = b.replace(adapter=tmp_path / "lora")
-    assert identity_diff(a.recorded(), lora) == ["adapter False vs True"]
+    assert identity_diff(a.recorded(), lora) == [("adapter", False, True)]
     assert identity_diff(a.recorded(), b.replace(long_policy="windows")) == [
-        "long_policy 'truncate' vs 'windows'"
+        ("long_policy", "truncate", "windows")
     ]
 
 

@@ -90,6 +90,23 @@ def test_a_rebuilt_encoder_that_writes_other_vectors_is_refused(indexed: Path) -
         load_index_encoder({**info, "max_tokens": 128})
     with pytest.raises(EncoderError, match="dim 12 in the index vs 384 now"):
         load_index_encoder({**info, "dim": 12})
+    # Written with a LoRA adapter that is not on this machine now: not the same vectors.
+    lora = {**info, "spec": {**info["spec"], "adapter": "/nowhere/lora"}}
+    with pytest.raises(EncoderError, match="adapter True in the index vs False now"):
+        load_index_encoder(lora)
+
+
+def test_ingest_refuses_an_encoder_that_lost_its_recorded_adapter(indexed: Path, tmp_path: Path):
+    from ingest import EncoderMismatchError
+
+    with open_store(path=indexed) as store:
+        record = store.index_record("t")
+        record["encoders"]["minilm"]["spec"]["adapter"] = "/nowhere/lora"
+        store._put_record("t", record)
+        (tmp_path / "docs" / "new.txt").write_text("A new note about pooling.")
+        with pytest.raises(EncoderMismatchError, match="spec adapter True in the index vs False"):
+            ingest_folder(tmp_path / "docs", index="t", store=store, workers=0, encoders=[])
+        assert store.index_info("t").documents == 3  # nothing written
 
 
 def test_weights_flags_reach_the_spec_not_the_environment(tmp_path: Path, capsys) -> None:

@@ -51,5 +51,7 @@ def run(args: argparse.Namespace) -> int:
             max_width=110,
         )
     )
-    print("\nMissing weights: pass --weights DIR or set DIFFSEARCH_WEIGHTS_<NAME> (see README).")
+    print(
+        "\nMissing weights: pass --weights NAME=DIR or set DIFFSEARCH_WEIGHTS_<NAME> (see README)."
+    )
     return 0
