@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoders.errors import EncoderError, UnknownEncoderError, WeightsNotFoundError
 from encoders.presets import PRESETS, Preset, get_preset
-from encoders.registry import EncoderListing, list_encoders, load_encoder
+from encoders.registry import EncoderListing, list_encoders, load_encoder, load_token_offsets
 from encoders.resolve import encoder_name
 from encoders.spec import EncoderSpec, ModelPaths, spec_from_record
 
@@ -44,6 +44,7 @@ __all__ = [
     "get_preset",
     "list_encoders",
     "load_encoder",
+    "load_token_offsets",
     "spec_from_record",
 ]
 

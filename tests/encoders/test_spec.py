@@ -135,6 +135,21 @@ def test_another_process_builds_the_same_encoder_from_the_spec() -> None:
     assert np.abs(np.asarray(there["vectors"]) - here.encode_documents(TEXTS)).max() < 1e-6
 
 
+def test_token_offsets_without_the_model_equal_the_encoders(tmp_path: Path) -> None:
+    from encoders import load_token_offsets
+
+    # A folder of MiniLM's files no encoder was loaded from: only its tokenizer is read.
+    folder = _folder_model(Path(load_encoder("minilm").spec.weights), tmp_path / "tok-only")
+    offsets = load_token_offsets(EncoderSpec(str(folder)))
+    text = "Tokenisation of unbelievably long words, and numbers like 3.1415."
+    assert offsets(text) == load_encoder("minilm").token_offsets(text)
+    assert len(offsets(text)) > 10
+    from encoders import registry
+    from encoders.resolve import resolve
+
+    assert resolve(EncoderSpec(str(folder))).spec not in registry._CACHE  # no model was loaded
+
+
 # -- rebuilding from what an index recorded -----------------------------------------------------
 
 
