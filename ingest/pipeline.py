@@ -107,24 +107,10 @@ def ingest_folder(
         raise IngestError(f"not a folder: {root}")
     settings = _Settings(chunking, chunk_tokens, overlap, long_policy, dtype, model_paths)
     run = _Run(store, index, encoders, settings, progress, bars, embedder)
-    t0 = time.perf_counter()
-    found: list[Job] = []
-    skipped: list[str] = []
-    for item in discover(root, include, exclude):
-        run.report.seen += 1
-        if isinstance(item, SkippedFile):
-            run.report.fail(item.relpath, item.reason)
-            skipped.append(item.relpath)
-        else:
-            found.append(
-                Job(item.relpath, path=Path(item.path), size=item.size, mtime_ns=item.mtime_ns)
-            )
-    run.report.add_time("discover", time.perf_counter() - t0)
-    run.progress.total("discover", run.report.seen)
-    run.progress.advance("discover", run.report.seen)
     pool = parser or ParsePool(workers)
     try:
         try:
+            found, skipped = _discover(run, root, include, exclude)
             run.execute(found, skipped, keep_removed, pool.outcomes)
         finally:
             pool.close()
@@ -159,6 +145,28 @@ def ingest_records(
         return run.finish(strict)
     finally:
         run.close()
+
+
+def _discover(
+    run: _Run, root: Path, include: Sequence[str], exclude: Sequence[str]
+) -> tuple[list[Job], list[str]]:
+    """The files under ``root`` as jobs, and the relative paths of those skipped (counted)."""
+    t0 = time.perf_counter()
+    found: list[Job] = []
+    skipped: list[str] = []
+    for item in discover(root, include, exclude):
+        run.report.seen += 1
+        if isinstance(item, SkippedFile):
+            run.report.fail(item.relpath, item.reason)
+            skipped.append(item.relpath)
+        else:
+            found.append(
+                Job(item.relpath, path=Path(item.path), size=item.size, mtime_ns=item.mtime_ns)
+            )
+    run.report.add_time("discover", time.perf_counter() - t0)
+    run.progress.total("discover", run.report.seen)
+    run.progress.advance("discover", run.report.seen)
+    return found, skipped
 
 
 @dataclass(frozen=True)
