@@ -126,6 +126,6 @@ def test_search_hits_read_every_payload_key() -> None:
     """The store's Hit carries each schema key back to the search side."""
     from dataclasses import fields
 
-    from search.layout import Hit
+    from search.records import Hit
 
     assert set(CHUNK_KEYS) <= {f.name for f in fields(Hit)}

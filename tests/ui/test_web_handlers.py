@@ -227,10 +227,10 @@ def test_the_uis_own_ingest_is_seen_by_its_next_search(ctx: WebContext, tmp_path
     (folder / "a.md").write_text(
         "# Diffusion\n\nMasked diffusion models unmask tokens in any order.\n"
     )
-    assert "ds-msg-error" not in ctx.ingest_folder(str(folder), "notes", ["minilm"]).summary
-    view = ctx.search("diffusion models", "notes", "minilm", NONE_CHOICE)
+    assert "ds-msg-error" not in ingest_folder(ctx, str(folder), "notes", ["minilm"]).summary
+    view = search(ctx, "diffusion models", "notes", "minilm", NONE_CHOICE)
     assert "a.md" in view.results and "ds-msg-error" not in view.header
     ctx.store.query("notes", "minilm", np.ones(384, dtype=np.float32), 1)  # warm the cache
-    assert "ds-msg-error" not in ctx.ingest_folder(str(folder), "notes", ["minilm-causal"]).summary
-    view = ctx.search("diffusion models", "notes", "minilm-causal", "minilm")
+    assert "ds-msg-error" not in ingest_folder(ctx, str(folder), "notes", ["minilm-causal"]).summary
+    view = search(ctx, "diffusion models", "notes", "minilm-causal", "minilm")
     assert "ds-msg-error" not in view.header and "a.md" in view.results
