@@ -93,10 +93,16 @@ def default_workers() -> int:
 
 
 def _init_worker(parent: int) -> None:
-    """Exit when the parent is gone; leave Ctrl-C to the parent; warm the parser up."""
+    """Exit when the parent is gone; leave Ctrl-C and SIGTERM to the parent; warm up.
+
+    Ctrl-C reaches the whole process group, and so does a SIGTERM from a service manager: the
+    parent unwinds and shuts the pool down (a worker killed first would only make the pool
+    look broken, its files parser crashes, while the parent is stopping).
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def watch() -> None:
         while True:

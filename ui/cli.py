@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import ui.commands
 from ui.errors import user_error_types
+from ui.interrupts import exit_code, sigterm_as_interrupt
 
 EXIT_USAGE = 2
 
@@ -40,10 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     user_errors = user_error_types()
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+        with sigterm_as_interrupt():  # SIGTERM unwinds like Ctrl-C (ui/interrupts.py)
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as ui.interrupts.Terminated
         print("interrupted", file=sys.stderr)
-        return 130
+        return exit_code(exc)
     except user_errors as exc:
         print(f"diffsearch {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
