@@ -12,7 +12,7 @@ export UNSTRUCTURED_DISABLE_NOTICE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-slow lint demo browser bench eval clean
+.PHONY: install test test-slow lint demo browser bench gpu-bench eval clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench: install
 	$(BIN)/python benchmarks/encode.py
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/query.py
+
+# On a CUDA machine (not this project's CPU venv): its own venv with a CUDA torch, then
+# benchmarks/gpu.py (~5 min on an H200). GPU_BENCH_ARGS, e.g. --out DIR, go to the script.
+gpu-bench:
+	bash benchmarks/gpu_setup.sh $(GPU_BENCH_ARGS)
 
 # The paper-style table on real data (needs ../shared/data): ~7 min on 2 cores for the first run.
 eval: install
