@@ -88,6 +88,7 @@ class Context:
     # against, kept for the torch.compile phase at the end of the run.
     references: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict)
     text_sets: dict[str, list[TextSet]] = field(default_factory=dict)
+    our_lengths: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
 
     def phase(self, name: str, seconds: float, **extra: Any) -> None:
         self.results.add("phases", {"phase": name, "seconds": round(seconds, 3), **extra})
@@ -201,10 +202,9 @@ def bench_shape(ctx: Context, shape: Shape) -> None:
     plan = ctx.plan
     if ctx.device.type == "cuda":
         total = torch.cuda.get_device_properties(ctx.device).total_memory / 2**30
-        if shape.bf16_gib * 2.5 + 8 > total:  # ours and sentence-transformers' copy, + activations
-            ctx.skip(
-                shape.name, f"needs ~{shape.bf16_gib * 2.5 + 8:.0f} GiB, the GPU has {total:.0f}"
-            )
+        need = shape.bf16_gib * 1.2 + 8  # the weights (one model at a time) and activations
+        if need > total:
+            ctx.skip(shape.name, f"needs ~{need:.0f} GiB, the GPU has {total:.0f}")
             return
     folder = ctx.workdir / shape.name
     t0 = time.perf_counter()
@@ -221,21 +221,21 @@ def bench_shape(ctx: Context, shape: Shape) -> None:
         for n in plan.lengths
     ]
     ctx.text_sets[shape.name] = sets
-    st = None
+    # One model on the GPU at a time, so that each peak-memory figure is that model's own.
     for attention, pooling in DIRECTIONS:
         label = f"{attention}-{pooling}"
         encoder = _load(ctx, shape, folder, attention, pooling)
         if encoder is None:
             continue
         _encode_ours(ctx, shape, encoder, label, sets)
-        if st is None:
-            st = _load_st(ctx, shape, folder)
-        if st is not None:
-            _encode_st(ctx, shape, st, encoder, label, sets)
         if label == "bidirectional-mean" and plan.train_shape == shape.name:
             _train(ctx, shape, encoder, tok)
         del encoder
         _free()
+    st = _load_st(ctx, shape, folder)
+    if st is not None:
+        for attention, pooling in DIRECTIONS:
+            _encode_st(ctx, shape, st, attention, pooling, sets)
     del st
     _free()
 
@@ -280,6 +280,7 @@ def _encode_ours(
         def padded(budget: int, lengths: list[int] = lengths) -> int:
             return _padded(lengths, token_budget_batches(lengths, budget))
 
+        ctx.our_lengths[(shape.name, label, ts.length)] = lengths
         ref = measure(ctx, {**row, "impl": "diffsearch", "option": f"default (batch_tokens={default})"},
                       encoder.encode_documents, ts.texts, lengths, padded(default), shape, causal,
                       None, warm)  # fmt: skip
@@ -373,8 +374,8 @@ def _encode_st(
     ctx: Context,
     shape: Shape,
     st: Any,
-    encoder: Any,
-    label: str,
+    attention: str,
+    pooling: str,
     sets: list[TextSet],
 ) -> None:
     """The same texts through sentence-transformers, fed the same tokens as ours (text + EOS).
@@ -385,9 +386,10 @@ def _encode_st(
     is the same computation on both sides.
     """
     body, models = st
-    model = models[encoder.pooling]
+    model = models[pooling]
+    label = f"{attention}-{pooling}"
     hf = getattr(body, "model", None) or body.auto_model
-    hf.config.is_causal = encoder.attention == "causal"
+    hf.config.is_causal = attention == "causal"
     eos = body.tokenizer.eos_token
     for ts in sets:
         fed = [t + eos for t in ts.texts]
@@ -396,7 +398,7 @@ def _encode_st(
             ctx, shape, lengths, f"{shape.name} {label} {ts.length} sentence-transformers"
         ):
             continue
-        same_tokens = lengths == folders.sequences_lengths(encoder, ts.texts)
+        same_tokens = lengths == ctx.our_lengths.get((shape.name, label, ts.length))
 
         def run(texts: list[str]) -> np.ndarray:
             out: np.ndarray = model.encode(texts, batch_size=ST_BATCH, normalize_embeddings=True,
@@ -406,7 +408,7 @@ def _encode_st(
         warm = _warm_texts(fed)
         vec = measure(ctx, {"model": shape.name, "encoder": label, "length": ts.length,
                             "impl": "sentence-transformers", "option": f"batch_size={ST_BATCH}"},
-                      run, fed, lengths, _st_padded(fed, lengths), shape, encoder.attention == "causal",
+                      run, fed, lengths, _st_padded(fed, lengths), shape, attention == "causal",
                       ctx.references.get((shape.name, label, ts.length)), warm)  # fmt: skip
         if vec is not None:
             ctx.results.data["encode"][-1]["same_tokens_as_diffsearch"] = same_tokens

@@ -75,6 +75,7 @@ def memory(device: Any) -> dict[str, float]:
 
     if device.type == "cuda":
         return {
+            # One model is resident at a time: this is its weights plus the run's activations.
             "peak_allocated_gib": torch.cuda.max_memory_allocated(device) / 2**30,
             "peak_reserved_gib": torch.cuda.max_memory_reserved(device) / 2**30,
         }
