@@ -29,22 +29,32 @@ has_cuda_torch() {
   "$1" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1
 }
 
-[ -x "$VENV/bin/python" ] || "$PY" -m venv --system-site-packages "$VENV"
-if ! has_cuda_torch "$VENV/bin/python"; then
+VPY=$VENV/bin/python
+if [ ! -x "$VPY" ] && ! "$PY" -m venv --system-site-packages "$VENV" >/dev/null 2>&1; then
+  # No venv module (Debian's python3 without python3-venv): use that Python itself.
+  rm -rf "$VENV"
+  echo "gpu_setup: no venv for $PY; installing into its own site-packages" >&2
+  VPY=$(command -v "$PY")
+  mkdir -p "$VENV"
+fi
+if ! has_cuda_torch "$VPY"; then
   # --ignore-installed: a CPU build already there (e.g. 2.13.0+cpu) would satisfy the pin.
   # GPU_TORCH overrides what is installed, e.g. for an older driver:
-  #   GPU_TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
+  #   GPU_TORCH="torch==2.13.0 --index-url <an index of CUDA 12.6 builds of torch>"
   spec=${GPU_TORCH:-$(grep '^torch==' constraints.txt)}
   echo "gpu_setup: installing a CUDA build of torch: $spec" >&2
   # shellcheck disable=SC2086  # the spec may carry pip options
-  "$VENV/bin/python" -m pip install -q --ignore-installed $spec
+  "$VPY" -m pip install -q --ignore-installed $spec
 fi
-grep -v '^torch==' constraints.txt > "$VENV/constraints-no-torch.txt"
-"$VENV/bin/python" -m pip install -q -c "$VENV/constraints-no-torch.txt" \
+# The project's pins, with torch pinned to the CUDA build now installed: nothing below may
+# replace it or pull another one.
+torch_version=$("$VPY" -c 'import torch; print(torch.__version__)')
+{ grep -v '^torch==' constraints.txt; echo "torch==$torch_version"; } > "$VENV/constraints-gpu.txt"
+"$VPY" -m pip install -q -c "$VENV/constraints-gpu.txt" \
   transformers tokenizers safetensors huggingface-hub sentence-transformers peft numpy
-"$VENV/bin/python" - <<'PY'
+"$VPY" - <<'PY'
 import torch
 print(f"gpu_setup: torch {torch.__version__}, CUDA {torch.version.cuda}, "
       f"GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}", flush=True)
 PY
-exec "$VENV/bin/python" benchmarks/gpu.py "$@"
+exec "$VPY" benchmarks/gpu.py "$@"
