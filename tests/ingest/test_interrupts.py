@@ -3,7 +3,7 @@
 The SIGKILL tests (test_pipeline.py) show that a run killed anywhere is completed exactly by the
 next one. These deliver the two signals a user or a service manager sends, from outside, to a
 real ``diffsearch ingest`` process that has parse workers, at a moment when it is running a
-forward pass or is half way through one write call. The run must stop with the one-line message
+forward pass or is part way through the store's write order. The run must stop with the one-line message
 (exit 130 / 143, no traceback, no resource-tracker warning) and the re-run must end with exactly
 the points of a clean run.
 """
@@ -30,9 +30,10 @@ from tests.ingest.test_pipeline import (
     snapshot,
 )
 
-# Runs the real CLI (the folder takes 6 forward passes and 59 point writes, both encoders).
-# At the n-th forward pass ("embed") or after the n-th point of a write
-# call reached SQLite ("write"), it says so in a file and waits there for the signal.
+# Runs the real CLI on the default engine (Qdrant Edge). At the n-th forward pass ("embed") or
+# after the n-th engine write call of the store's write order ("write": pending manifests,
+# chunk points per encoder, complete manifests), it says so in a file and waits there for the
+# signal.
 DRIVER = textwrap.dedent("""
     import json, multiprocessing, sys, time
     import ingest.pipeline
@@ -57,13 +58,14 @@ DRIVER = textwrap.dedent("""
             arrived()
             return out
         TransformerEncoder._forward = _forward
-    else:  # inside one write call (one SQLite transaction), after its n-th point
-        from qdrant_client.local import persistence
-        real_p = persistence.CollectionPersistence.persist
-        def persist(self, point):
-            real_p(self, point)
-            arrived()
-        persistence.CollectionPersistence.persist = persist
+    else:  # inside the store's write order, after the n-th engine write call returned
+        from search.engines.edge import EdgeEngine
+        from search.engines.qdrant import QdrantEngine
+        for cls in (EdgeEngine, QdrantEngine):
+            def write(self, *a, _real=cls.write, **kw):
+                _real(self, *a, **kw)
+                arrived()
+            cls.write = write
     from ui.cli import main
     sys.exit(main(sys.argv[4:]))
 """)
@@ -142,7 +144,7 @@ def _rerun(root: Path, store):
 
 @pytest.mark.parametrize(
     ("sig", "moment", "n", "group"),
-    [(signal.SIGINT, "embed", 3, True), (signal.SIGTERM, "write", 20, True)],
+    [(signal.SIGINT, "embed", 3, True), (signal.SIGTERM, "write", 5, True)],
     ids=["ctrl-c-while-embedding", "sigterm-inside-a-write-call"],
 )
 def test_interrupted_ingest_says_so_and_is_completed_by_a_rerun(
@@ -158,7 +160,7 @@ def test_interrupted_ingest_says_so_and_is_completed_by_a_rerun(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("group", [True, False], ids=["group", "main-only"])
-@pytest.mark.parametrize(("moment", "n"), [("embed", 1), ("embed", 4), ("write", 3), ("write", 45)])
+@pytest.mark.parametrize(("moment", "n"), [("embed", 1), ("embed", 4), ("write", 2), ("write", 9)])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_interrupted_ingest_at_more_moments(tmp_path, kill_case, sig, moment, n, group):  # noqa: F811
     _interrupt_and_rerun(tmp_path, kill_case, sig, moment, n, group)
