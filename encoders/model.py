@@ -212,8 +212,46 @@ class TransformerEncoder:
         Returns:
             (n, dim) float32, L2-normalised, in input order.
         """
+        return self._encode(validate_texts(texts), "query", self.query_instruction(instruction))
+
+    def query_instruction(self, instruction: str | None) -> str | None:
+        """The instruction a query gets: ``instruction``, else the preset's default; None if none."""
         chosen = self.default_instruction if instruction is None else instruction
-        return self._encode(validate_texts(texts), "query", chosen or None)
+        return chosen or None
+
+    def embed(self, texts: Seq[str], kind: Kind, instruction: str | None = None) -> torch.Tensor:
+        """The vectors ``encode_queries`` / ``encode_documents`` return, as a tensor.
+
+        This is the one code path of both: the same templates, instruction, pool masks,
+        token-budget batches, padding, attention direction and pooling. It runs under whatever
+        autograd mode the caller is in, so training calls it with gradients enabled.
+
+        Args:
+            texts: Non-empty strings.
+            kind: ``query`` or ``document``.
+            instruction: For queries, the instruction as :meth:`query_instruction` resolves it
+                (``None``: none); ignored for documents.
+
+        Returns:
+            (n, dim) float32, L2-normalised, in input order, on the model's device.
+        """
+        texts = validate_texts(texts)
+        if not texts:
+            return torch.zeros((0, self.dim), dtype=torch.float32, device=self._device)
+        seqs = self._sequences(texts, kind, instruction if kind == "query" else None)
+        batches = token_budget_batches([len(s.ids) for s in seqs], self.batch_tokens)
+        parts = [self._forward([seqs[i] for i in idx]) for idx in batches]
+        order = torch.tensor([i for idx in batches for i in idx], device=self._device)
+        # Rows come out in batch order; put them back in input order (differentiable).
+        pooled = torch.cat(parts)[torch.argsort(order)]
+        if len(seqs) == len(texts):
+            return l2_normalize(pooled)
+        # windows: average each text's windows, weighted by their text tokens
+        owners = torch.tensor([s.owner for s in seqs], device=pooled.device)
+        weights = torch.tensor([float(s.weight) for s in seqs], device=pooled.device)
+        vectors = torch.zeros((len(texts), self.dim), dtype=torch.float32, device=pooled.device)
+        vectors = vectors.index_add(0, owners, l2_normalize(pooled) * weights.unsqueeze(1))
+        return l2_normalize(vectors)
 
     def count_tokens(self, text: str) -> int:
         """Text tokens in ``text`` (no specials, no template)."""
@@ -266,22 +304,9 @@ class TransformerEncoder:
         return self._pool(hidden, attn, pool)
 
     def _encode(self, texts: list[str], kind: Kind, instruction: str | None) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        seqs = self._sequences(texts, kind, instruction)
-        pooled = torch.empty((len(seqs), self.dim), dtype=torch.float32)
-        batches = token_budget_batches([len(s.ids) for s in seqs], self.batch_tokens)
         with self._lock, torch.inference_mode():
-            for idx in batches:
-                pooled[idx] = self._forward([seqs[i] for i in idx]).cpu()
-        if len(seqs) == len(texts):
-            vectors = pooled
-        else:  # windows: average each text's windows, weighted by their text tokens
-            owners = torch.tensor([s.owner for s in seqs])
-            weights = torch.tensor([float(s.weight) for s in seqs]).unsqueeze(1)
-            vectors = torch.zeros((len(texts), self.dim), dtype=torch.float32)
-            vectors.index_add_(0, owners, l2_normalize(pooled) * weights)
-        return l2_normalize(vectors).numpy().astype(np.float32, copy=False)
+            vectors = self.embed(texts, kind, instruction)
+        return vectors.cpu().numpy().astype(np.float32, copy=False)
 
 
 def default_device() -> str:

@@ -14,6 +14,17 @@ from encoders.errors import EncoderError
 from encoders.presets import PRESETS, Preset
 from encoders.resolve import Resolved, read_config, resolve
 from encoders.spec import EncoderSpec
+from encoders.trained import (
+    TrainedSetup,
+    adapter_id,
+    base_preset,
+    check_base,
+    check_weights,
+    has_card,
+    read_card,
+    trained_setup,
+    weights_fingerprint,
+)
 from encoders.weights import adapter_env_var_for, find_adapter, find_weights, require_weights
 
 if TYPE_CHECKING:
@@ -110,8 +121,9 @@ def load_encoder(
     found filled in), so rebuilding it from what an index recorded is a cache hit.
 
     Args:
-        model: An :class:`EncoderSpec`, a preset name (see :func:`list_encoders`) or a local
-            model folder.
+        model: An :class:`EncoderSpec`, a preset name (see :func:`list_encoders`), a local
+            model folder, a ``diffsearch train`` output folder, or a new name
+            (``minilm@scifact``) for the trained folder given as ``adapter``.
         **options: :class:`EncoderSpec` fields: ``attention``, ``pooling``, ``max_tokens``,
             ``long_policy``, ``weights``, ``adapter``, ``device``, ``dtype``, ``batch_tokens``,
             ``trust_remote_code``, ...
@@ -133,6 +145,34 @@ def load_encoder(
             assert encoder.spec is not None
             _CACHE.setdefault(resolve(encoder.spec).spec, encoder)
         return _CACHE[resolved.spec]
+
+
+def fresh_encoder(
+    model: EncoderSpec | str | os.PathLike[str], /, *, trainable: bool = True, **options: Any
+) -> TransformerEncoder:
+    """A new, uncached encoder; with ``trainable`` its backbone can be trained.
+
+    The same build as :func:`load_encoder` (same spec, templates, pooling and attention).
+    ``trainable=True`` (what ``diffsearch train`` uses) leaves out the CPU fast path, whose
+    fused linear layers have no backward and cannot be wrapped by peft, and refuses adapters
+    and encoders trained by diffsearch (train from their base). ``trainable=False`` gives a
+    fresh copy of what :func:`load_encoder` returns, e.g. to reload a folder just written.
+
+    Raises:
+        EncoderError: A trainable encoder with an adapter, or one trained by diffsearch.
+    """
+    if isinstance(model, EncoderSpec):
+        spec = model.replace(**options) if options else model
+    else:
+        spec = EncoderSpec(os.fspath(model), **options)
+    resolved = resolve(spec)
+    if trainable and resolved.trained is not None:
+        raise EncoderError(
+            f"{resolved.name!r} was trained by diffsearch; train from its base encoder instead"
+        )
+    if trainable and spec.adapter is not None:
+        raise EncoderError("a trainable encoder takes no adapter: train from its base")
+    return _load(resolved, trainable=trainable)
 
 
 def clear_cache() -> None:
@@ -166,22 +206,68 @@ def load_token_offsets(spec: EncoderSpec) -> Callable[[str], list[tuple[int, int
         return _TOKENIZERS[resolved.spec]
 
 
-def _load(resolved: Resolved) -> TransformerEncoder:
+def _load(resolved: Resolved, trainable: bool = False) -> TransformerEncoder:
     spec, base = resolved.spec, resolved.base
-    path = resolved.folder or require_weights(base, spec.weights)
-    adapter_path = find_adapter(base, spec.adapter)
-    if base.needs_adapter and adapter_path is None:
+    if resolved.trained is not None:
+        path, adapter_path = _trained_paths(resolved.trained, spec.weights)
+        ident = resolved.trained.adapter_id
+        # A named trained encoder records its folder; a folder model is its own record.
+        recorded_adapter = None if has_card(spec.model) else resolved.trained.root
+    else:
+        path = resolved.folder or require_weights(base, spec.weights)
+        adapter_path = None if trainable else find_adapter(base, spec.adapter)
+        if base.needs_adapter and adapter_path is None and not trainable:
+            raise EncoderError(
+                f"encoder {base.name!r} needs its LoRA adapter: pass --adapter {base.name}=DIR "
+                f"(Python: adapter='DIR') or set {adapter_env_var_for(base.name)}=DIR. "
+                "Use the 'dream' preset for the zero-shot backbone."
+            )
+        ident = None
+        if adapter_path is not None and has_card(adapter_path):
+            check_base(read_card(adapter_path), base, adapter_path)
+            setup = trained_setup(adapter_path, base.name)
+            path, adapter_path = _trained_paths(setup, spec.weights)
+            ident = setup.adapter_id
+        elif adapter_path is not None:
+            ident = adapter_id(adapter_path) or None
+        recorded_adapter = adapter_path
+    if spec.adapter_id is not None and spec.adapter_id != ident:
         raise EncoderError(
-            f"encoder {base.name!r} needs its LoRA adapter: pass --adapter {base.name}=DIR "
-            f"(Python: adapter='DIR') or set {adapter_env_var_for(base.name)}=DIR. "
-            "Use the 'dream' preset for the zero-shot backbone."
+            f"encoder {resolved.name!r}: the trained weights found "
+            f"({recorded_adapter or spec.model}, id {ident}) are not the ones asked for (id "
+            f"{spec.adapter_id}, e.g. what an index was written with): pass the right "
+            f"--adapter {resolved.name}=DIR"
         )
-    encoder = _build(resolved.preset, path, adapter_path, spec)
+    encoder = _build(resolved.preset, path, adapter_path, spec, fuse=not trainable)
     # What was actually loaded: the folders the lookup found, for workers and index records.
     encoder.spec = spec.replace(
-        weights=str(path), adapter=None if adapter_path is None else str(adapter_path)
+        weights=str(path),
+        adapter=None if recorded_adapter is None else str(recorded_adapter),
+        adapter_id=ident,
     )
     return encoder
+
+
+def _trained_paths(setup: TrainedSetup, weights: str | None) -> tuple[Path, Path | None]:
+    """Weights folder and adapter of a trained encoder, its base weights checked.
+
+    The base weights are the ones ``weights`` names, else the first of the usual lookup and the
+    folder training read whose fingerprint is the card's; anything else is refused.
+    """
+    if setup.weights is not None:  # full fine-tuning: the folder holds the model
+        return setup.weights, None
+    card = read_card(setup.root)
+    base = base_preset(card)
+    if weights is not None:
+        path = require_weights(base, weights)
+    else:
+        recorded = Path(str(card["base"].get("weights") or ""))
+        options = [p for p in (find_weights(base), recorded) if p and (p / "config.json").is_file()]
+        want = card["base"].get("fingerprint")
+        fitting = [p for p in options if weights_fingerprint(p) == want]
+        path = (fitting or options or [require_weights(base)])[0]
+    check_weights(card, path, setup.root)
+    return path, setup.adapter
 
 
 def _fuse_on_cpu(backbone: Any, tokenizer: Any) -> None:
@@ -195,7 +281,7 @@ def _fuse_on_cpu(backbone: Any, tokenizer: Any) -> None:
 
 
 def _build(
-    preset: Preset, path: Path, adapter: Path | None, spec: EncoderSpec
+    preset: Preset, path: Path, adapter: Path | None, spec: EncoderSpec, *, fuse: bool = True
 ) -> TransformerEncoder:
     from encoders.backbone import load_backbone
     from encoders.inputs import SequenceBuilder
@@ -214,7 +300,8 @@ def _build(
         adapter=adapter,
         trust_remote_code=spec.trust_remote_code,
     )
-    _fuse_on_cpu(backbone, tokenizer)
+    if fuse:
+        _fuse_on_cpu(backbone, tokenizer)
     hidden = int(getattr(backbone.config, "hidden_size", 0))
     if preset.dim and hidden and hidden != preset.dim and preset.hub_id != str(path):
         # Same architecture, other size (a smaller sibling, a test model): usable, but say so,

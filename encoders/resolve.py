@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoders.errors import UnknownEncoderError
+from encoders.errors import EncoderError, UnknownEncoderError
 from encoders.presets import PRESETS, Preset
 from encoders.spec import EncoderSpec
+from encoders.trained import CARD_FILE, TrainedSetup, has_card, trained_setup
+from encoders.weights import adapter_env_var_for
 
 # Overrides a spec may apply to its preset, in the order they are spelled in a name.
 OVERRIDES = ("attention", "pooling", "max_tokens")
@@ -94,13 +97,17 @@ class Resolved:
         base: The preset (or the folder's ad-hoc preset) before overrides.
         preset: ``base`` with the overrides applied and its name suffixed (``minilm+causal``).
         folder: For a folder model, the folder to load from (``spec.weights`` when given);
-            None for presets (their weights are looked up at load time).
+            None for presets (their weights are looked up at load time) and trained encoders.
+        trained: For a ``diffsearch train`` output folder given as the model or, under a new
+            name, as ``adapter``: what the card says (``base`` is then the card's base preset
+            under the trained encoder's name).
     """
 
     spec: EncoderSpec
     base: Preset
     preset: Preset
     folder: Path | None
+    trained: TrainedSetup | None = None
 
     @property
     def name(self) -> str:
@@ -114,8 +121,16 @@ def resolve(spec: EncoderSpec) -> Resolved:
         UnknownEncoderError: Not a preset and not a model folder on this machine.
     """
     folder: Path | None = None
+    trained: TrainedSetup | None = None
     if spec.model in PRESETS:
         base = PRESETS[spec.model]
+    elif has_card(spec.model):  # a training output folder, loaded under the card's name
+        trained = trained_setup(spec.model)
+        base = trained.preset
+    elif not Path(spec.model).expanduser().is_dir() and _named_adapter(spec) is not None:
+        trained = trained_setup(_named_adapter(spec) or "", spec.model)
+        base = trained.preset
+        spec = spec.replace(adapter=str(trained.root))
     else:
         folder = Path(spec.weights or spec.model).expanduser()
         if not folder.is_dir():
@@ -124,9 +139,15 @@ def resolve(spec: EncoderSpec) -> Resolved:
                     f"model folder {folder} is not on this machine: pass the folder that holds "
                     f"it now with --weights {spec.base_name}=DIR (Python: weights='DIR')"
                 )
+            hint = (
+                f" A trained encoder needs its folder: --adapter {spec.model}=DIR "
+                "(Python: adapter='DIR')."
+                if "@" in spec.model
+                else ""
+            )
             raise UnknownEncoderError(
                 f"unknown encoder {spec.model!r}. Presets: {', '.join(PRESETS)}; "
-                "or give the path of a local Hugging Face model folder."
+                "or give the path of a local Hugging Face model folder." + hint
             )
         if not (folder / "config.json").is_file():
             raise UnknownEncoderError(
@@ -142,7 +163,25 @@ def resolve(spec: EncoderSpec) -> Resolved:
     if changed:
         suffix = "".join(f"+{v}" for v in changed.values())
         preset = dataclasses.replace(base, name=base.name + suffix, **changed)
-    return Resolved(canonical, base, preset, folder)
+    return Resolved(canonical, base, preset, folder, trained)
+
+
+def _named_adapter(spec: EncoderSpec) -> str | None:
+    """The training output folder that defines the new encoder ``spec.model``, if one is named.
+
+    Raises:
+        EncoderError: The folder named is not a ``diffsearch train`` output folder.
+    """
+    value = spec.adapter or os.environ.get(adapter_env_var_for(spec.model))
+    if not value:
+        return None
+    if not has_card(value):
+        raise EncoderError(
+            f"{value} is not a `diffsearch train` output folder (no {CARD_FILE}), so it cannot "
+            f"define a new encoder {spec.model!r}; a plain LoRA adapter goes with its preset "
+            "(--adapter PRESET=DIR)"
+        )
+    return value
 
 
 def encoder_name(spec: EncoderSpec) -> str:

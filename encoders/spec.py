@@ -72,7 +72,12 @@ class EncoderSpec:
             windows) for texts longer than ``max_tokens``.
         weights: Folder with the preset's weights (else the lookup of ``encoders.weights``);
             for a folder model, a copy of that folder elsewhere.
-        adapter: LoRA adapter folder (required by ``diffembed``).
+        adapter: LoRA adapter folder (required by ``diffembed``), or a ``diffsearch train``
+            output folder (under a preset's name its card must name that preset; under a new
+            name such as ``minilm@scifact`` it defines that encoder).
+        adapter_id: Short hash of the adapter's (or fine-tuned model's) weights. Filled in by
+            ``load_encoder`` and recorded by indexes, so an index refuses other trained weights
+            under the same name; when given, the adapter found must have this hash.
         device: ``cpu``, ``cuda``, ... (default: ``DIFFSEARCH_DEVICE``, else CUDA if present).
         dtype: ``float32``, ``bfloat16``, ... (default: bf16 on CUDA, fp32 on CPU).
         batch_tokens: Padded tokens per forward pass (default: ``DIFFSEARCH_BATCH_TOKENS``,
@@ -87,6 +92,7 @@ class EncoderSpec:
     long_policy: str = "truncate"
     weights: str | None = location()
     adapter: str | None = location()
+    adapter_id: str | None = None
     device: str | None = runtime()
     dtype: str | None = runtime()
     batch_tokens: int | None = runtime()
@@ -253,7 +259,7 @@ def spec_from_record(info: Mapping[str, Any], paths: ModelPaths | None = None) -
             hints["weights"] = None
         if spec.adapter is not None and (
             (preset and os.environ.get(adapter_env_var_for(spec.base_name)))
-            or not (Path(spec.adapter) / "adapter_config.json").is_file()
+            or not _is_adapter_dir(Path(spec.adapter))
         ):
             hints["adapter"] = None
         if hints:
@@ -261,6 +267,13 @@ def spec_from_record(info: Mapping[str, Any], paths: ModelPaths | None = None) -
     else:
         spec = _legacy_spec(info)
     return (paths or ModelPaths()).apply(spec, name)
+
+
+def _is_adapter_dir(path: Path) -> bool:
+    """A LoRA adapter folder, or a ``diffsearch train`` output folder (LoRA or full)."""
+    from encoders.trained import CARD_FILE
+
+    return (path / "adapter_config.json").is_file() or (path / CARD_FILE).is_file()
 
 
 def _legacy_spec(info: Mapping[str, Any]) -> EncoderSpec:

@@ -8,6 +8,7 @@ _USER_ERRORS = (
     ("encoders.errors", "EncoderError"),
     ("ingest.errors", "IngestError"),
     ("search.errors", "SearchError"),
+    ("train.errors", "TrainError"),
 )
 
 
