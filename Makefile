@@ -39,9 +39,9 @@ test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
 lint: install
-	$(BIN)/ruff check encoders ingest search ui tests benchmarks
-	$(BIN)/ruff format --check encoders ingest search ui tests benchmarks
-	$(BIN)/mypy encoders ingest search ui
+	$(BIN)/ruff check encoders ingest search train ui tests benchmarks
+	$(BIN)/ruff format --check encoders ingest search train ui tests benchmarks
+	$(BIN)/mypy encoders ingest search train ui
 
 DEMO_STORE ?= .demo-store
 demo: install

@@ -127,7 +127,9 @@ def _prepare_out(out: Path, run_id: str, settings: dict[str, Any], overwrite: bo
 # -- checkpoints ------------------------------------------------------------------------------
 
 
-def _save_checkpoint(out: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
+def _save_checkpoint(
+    out: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
+) -> None:
     """Write a checkpoint atomically: a new folder, then the ``latest`` pointer, then cleanup."""
     import torch
     from safetensors.torch import save_file
@@ -139,7 +141,7 @@ def _save_checkpoint(out: Path, model: Any, optimizer: Any, scheduler: Any, stat
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file(model.state(), str(tmp / "weights.safetensors"))
-    rng = {"torch": torch.get_rng_state()}
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save(
@@ -159,7 +161,9 @@ def _save_checkpoint(out: Path, model: Any, optimizer: Any, scheduler: Any, stat
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _load_checkpoint(out: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any] | None:
+def _load_checkpoint(
+    out: Path, model: Any, optimizer: Any, scheduler: Any
+) -> dict[str, Any] | None:
     import torch
     from safetensors.torch import load_file
 
@@ -293,7 +297,9 @@ def fit(
     mining = mining or Mining()
     preset = _base_preset(encoder)
     dev_name = device or default_device()
-    bf16_ok = dev_name.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    bf16_ok = (
+        dev_name.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    )
     recipe = recipe.resolved(family=preset.family, device=dev_name, bf16_supported=bf16_ok)
     name = name or default_name(encoder, data)
     base_path = (
@@ -365,7 +371,9 @@ def fit(
             state["losses"].append(round(stats.loss, 6))
             state["tokens"] += stats.tokens
             state["train_seconds"] += stats.seconds
-            bar.step(loss=stats.loss, tokens_s=stats.tokens / max(stats.seconds, 1e-9), epoch=epoch + 1)
+            bar.step(
+                loss=stats.loss, tokens_s=stats.tokens / max(stats.seconds, 1e-9), epoch=epoch + 1
+            )
             if pos == spe - 1:
                 _end_epoch(out, model, dev, state, epoch + 1, spe, recipe, log)
                 _save_checkpoint(out, model, optimizer, scheduler, state)
@@ -397,7 +405,9 @@ def _end_epoch(
     losses = state["losses"][-spe:]
     mean_loss = sum(losses) / len(losses)
     score = dev_score(model, dev, recipe.instruction) if dev is not None else None
-    state["epochs"].append({"epoch": epoch, "step": state["step"], "loss": mean_loss, "score": score})
+    state["epochs"].append(
+        {"epoch": epoch, "step": state["step"], "loss": mean_loss, "score": score}
+    )
     better = score is None or state["best"] is None or score > state["best"]
     if dev is not None:
         log(f"epoch {epoch}: mean loss {mean_loss:.4f}, dev {METRIC} {score:.4f}"
@@ -448,7 +458,9 @@ def _card(
 class _Bar:
     """A tqdm bar on stderr (or nothing), with loss and throughput in its postfix."""
 
-    def __init__(self, enabled: bool, desc: str, total: int, initial: int = 0, unit: str = "it") -> None:
+    def __init__(
+        self, enabled: bool, desc: str, total: int, initial: int = 0, unit: str = "it"
+    ) -> None:
         self._bar: Any = None
         self._ema: float | None = None
         if enabled:

@@ -96,7 +96,9 @@ def mine(
     if path.is_file():
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            return Mined(raw["negatives"], raw["best_unit"], raw["dev_pool"], raw["miner"], key, True)
+            return Mined(
+                raw["negatives"], raw["best_unit"], raw["dev_pool"], raw["miner"], key, True
+            )
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache file is mined again and rewritten
     t0 = time.perf_counter()

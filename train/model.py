@@ -28,7 +28,9 @@ def linear_module_names(model: torch.nn.Module) -> list[str]:
     intermediate and output layers); for Qwen2/Llama/Mistral: ``q_proj``, ``k_proj``,
     ``v_proj``, ``o_proj``, ``gate_proj``, ``up_proj``, ``down_proj``.
     """
-    names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if type(m) is torch.nn.Linear}
+    names = {
+        name.rsplit(".", 1)[-1] for name, m in model.named_modules() if type(m) is torch.nn.Linear
+    }
     return sorted(names)
 
 
@@ -46,7 +48,12 @@ class Trainable:
     """
 
     def __init__(
-        self, encoder: Any, recipe: Recipe, peft_model: Any, targets: list[str], base_max_tokens: int
+        self,
+        encoder: Any,
+        recipe: Recipe,
+        peft_model: Any,
+        targets: list[str],
+        base_max_tokens: int,
     ) -> None:
         self.encoder = encoder
         self.recipe = recipe
@@ -63,15 +70,15 @@ class Trainable:
         return self.encoder.info
 
     def query_instruction(self, instruction: str | None) -> str | None:
-        return self.encoder.query_instruction(instruction)  # type: ignore[no-any-return]
+        return self.encoder.query_instruction(instruction)
 
     def embed_queries(self, texts: Sequence[str], instruction: str | None = None) -> torch.Tensor:
         """(n, dim) float32 unit rows, with gradients when enabled (as ``encode_queries``)."""
-        return self.encoder.embed(texts, "query", self.query_instruction(instruction))  # type: ignore[no-any-return]
+        return self.encoder.embed(texts, "query", self.query_instruction(instruction))
 
     def embed_documents(self, texts: Sequence[str]) -> torch.Tensor:
         """(n, dim) float32 unit rows, with gradients when enabled (as ``encode_documents``)."""
-        return self.encoder.embed(texts, "document")  # type: ignore[no-any-return]
+        return self.encoder.embed(texts, "document")
 
     def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray:
         """Like the encoder's ``encode_queries`` (eval mode, no gradients)."""
@@ -143,7 +150,9 @@ class Trainable:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # peft warns about a base with no hub config
                 self.peft_model.save_pretrained(str(folder))
-            (folder / "README.md").unlink(missing_ok=True)  # peft's model card: ours is written later
+            (folder / "README.md").unlink(
+                missing_ok=True
+            )  # peft's model card: ours is written later
             return [folder / "adapter_config.json", folder / "adapter_model.safetensors"]
         target = folder / FULL_MODEL_DIR
         self.encoder.backbone.save_pretrained(str(target))
@@ -198,9 +207,13 @@ def make_trainable(encoder: Any, recipe: Recipe) -> Trainable:
     else:
         for param in backbone.parameters():
             param.requires_grad_(True)
-    if recipe.gradient_checkpointing and getattr(backbone, "supports_gradient_checkpointing", False):
+    if recipe.gradient_checkpointing and getattr(
+        backbone, "supports_gradient_checkpointing", False
+    ):
         # Non-reentrant checkpointing needs no input gradients (peft's frozen embeddings).
-        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        backbone.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
     backbone.train()
     return Trainable(encoder, recipe, peft_model, targets, base_limit)
 

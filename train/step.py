@@ -84,7 +84,9 @@ class StepStats:
 def make_optimizer(model: Trainable, recipe: Recipe, total_steps: int) -> tuple[Any, Any]:
     """AdamW over the trainable weights and a linear warm-up then linear decay schedule."""
     params = [p for _, p in model.named_trainable()]
-    optimizer = torch.optim.AdamW(params, lr=float(recipe.lr or 1e-4), weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.AdamW(
+        params, lr=float(recipe.lr or 1e-4), weight_decay=recipe.weight_decay
+    )
     if recipe.warmup_steps is not None:
         warmup = recipe.warmup_steps
     else:
@@ -136,7 +138,9 @@ def train_step(
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
-    tokens = model.tokens(batch.queries, "query", instruction) + model.tokens(batch.documents, "document")
+    tokens = model.tokens(batch.queries, "query", instruction) + model.tokens(
+        batch.documents, "document"
+    )
     if model.device.type == "cuda":
         torch.cuda.synchronize(model.device)
     return StepStats(float(loss.detach()), tokens, time.perf_counter() - t0, lr)

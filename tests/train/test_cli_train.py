@@ -65,7 +65,9 @@ def _tiny_beir(root: Path) -> Path:
     (root / "qrels").mkdir(parents=True)
     with (root / "corpus.jsonl").open("w") as fh:
         for i, t in enumerate(TOPICS):
-            fh.write(json.dumps({"_id": f"d{i}", "title": t.title(), "text": f"All about {t}."}) + "\n")
+            fh.write(
+                json.dumps({"_id": f"d{i}", "title": t.title(), "text": f"All about {t}."}) + "\n"
+            )
     with (root / "queries.jsonl").open("w") as fh:
         for i, t in enumerate(TOPICS):
             fh.write(json.dumps({"_id": f"q{i}", "text": f"what about {t}?"}) + "\n")
@@ -157,6 +159,9 @@ def test_judged_questions_train_an_encoder_that_every_command_loads(
     with open_store(path=tmp_path / "store") as s:
         recorded = s.index_info("notes").encoders["tiny@notes"]
     assert recorded["adapter"] and recorded["attention"] == "bidirectional"
+    from search.service import load_index_encoder
+
+    assert load_index_encoder(recorded).info.as_dict() == recorded  # the trained one, not its base
     # search and compare with it; eval scores it beside its base.
     assert main(["search", "facts about bees", "--index", "notes", "-e", "tiny@notes", "--json",
                  *adapter, *store]) == 0  # fmt: skip
@@ -169,3 +174,9 @@ def test_judged_questions_train_an_encoder_that_every_command_loads(
                  "--resamples", "200", "--out", str(tmp_path / "res"), *adapter, *store]) == 0  # fmt: skip
     scored = json.loads(capsys.readouterr().out)
     assert set(scored["encoders"]) == {tiny_bert_dir.name, "tiny@notes"}
+    # The web UI (what `diffsearch ui --adapter tiny@notes=DIR` serves): side by side.
+    from ui.web.handlers import WebContext
+
+    with open_store(path=tmp_path / "store") as s:
+        view = WebContext(s).search("facts about bees", "notes", "tiny@notes", tiny_bert_dir.name)
+    assert "ds-msg-error" not in view.header and "bees" in view.results

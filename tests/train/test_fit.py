@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.train.conftest import adapter_tensors, write_pairs
+from tests.train.conftest import adapter_tensors
 from train import Mining, Recipe, TrainError, fit, from_pairs
 
 FAST = Recipe(batch_size=8, epochs=3, lr=1e-2, warmup_ratio=0.0)
@@ -203,7 +203,7 @@ def test_unfinished_run_with_other_settings_is_refused(
 
     with pytest.raises(_Stop):
         _fit(str(tiny_bert_dir), pairs_file, tmp_path / "out", on_step=stop)
-    with pytest.raises(TrainError, match="unfinished run with other settings.*recipe"):
+    with pytest.raises(TrainError, match=r"unfinished run with other settings.*recipe"):
         _fit(str(tiny_bert_dir), pairs_file, tmp_path / "out", Recipe(batch_size=4))
 
 

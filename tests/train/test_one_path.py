@@ -89,7 +89,8 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_qwen2_dir: Path) -
     grads = []
     for ckpt in (False, True):
         model = make_trainable(
-            fresh_encoder(str(tiny_qwen2_dir)), _resolved(gradient_checkpointing=ckpt, lora_dropout=0.0)
+            fresh_encoder(str(tiny_qwen2_dir)),
+            _resolved(gradient_checkpointing=ckpt, lora_dropout=0.0),
         )
         with torch.no_grad():  # non-zero B so that every LoRA weight gets a gradient
             for n, p in model.named_trainable():
@@ -110,7 +111,9 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_qwen2_dir: Path) -
 def test_bf16_lora_trains_with_float32_adapters(tiny_qwen2_dir: Path) -> None:
     from encoders.registry import fresh_encoder
 
-    model = make_trainable(fresh_encoder(str(tiny_qwen2_dir), dtype="bfloat16"), _resolved(bf16=True))
+    model = make_trainable(
+        fresh_encoder(str(tiny_qwen2_dir), dtype="bfloat16"), _resolved(bf16=True)
+    )
     assert {p.dtype for _, p in model.named_trainable()} == {torch.float32}
     assert next(model.encoder.backbone.parameters()).dtype == torch.bfloat16
     batch = batch_of(["cats?", "rain?"], ["cats are pets", "rain falls"])

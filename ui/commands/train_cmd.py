@@ -35,7 +35,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("encoder", metavar="ENCODER", help="preset or local model folder to train from")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (adapter + card)")
-    p.add_argument("--name", help="the trained encoder's name (default ENCODER@DATA, e.g. minilm@scifact)")
+    p.add_argument(
+        "--name", help="the trained encoder's name (default ENCODER@DATA, e.g. minilm@scifact)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace what --out holds")
     src = p.add_argument_group("training data (one of)")
     src.add_argument("--beir", metavar="DIR", help="BEIR folder; pairs from qrels/<--split>.tsv")
@@ -46,7 +48,9 @@ def register(sub: Any) -> None:
     src.add_argument("--pairs", metavar="FILE",
                      help='JSONL lines {"query": ..., "positive": ..., "negatives": [...]}')  # fmt: skip
     dev = p.add_argument_group("dev hold-out")
-    dev.add_argument("--dev-split", metavar="SPLIT", help="BEIR: hold out this qrels split (e.g. dev)")
+    dev.add_argument(
+        "--dev-split", metavar="SPLIT", help="BEIR: hold out this qrels split (e.g. dev)"
+    )
     dev.add_argument("--dev-fraction", type=float, default=0.1,
                      help="otherwise hold out this share of the queries (0.1; 0: no dev)")  # fmt: skip
     dev.add_argument("--dev-docs", type=int, default=2000,
@@ -54,7 +58,9 @@ def register(sub: Any) -> None:
     r = p.add_argument_group("recipe")
     r.add_argument("--full", action="store_true", help="fine-tune every weight instead of LoRA")
     r.add_argument("--lora-r", type=int, default=_R.lora_r, help=f"LoRA rank ({_R.lora_r})")
-    r.add_argument("--lora-alpha", type=int, default=_R.lora_alpha, help=f"LoRA alpha ({_R.lora_alpha})")
+    r.add_argument(
+        "--lora-alpha", type=int, default=_R.lora_alpha, help=f"LoRA alpha ({_R.lora_alpha})"
+    )
     r.add_argument("--lora-dropout", type=float, default=_R.lora_dropout,
                    help=f"LoRA dropout ({_R.lora_dropout})")  # fmt: skip
     r.add_argument("--target-modules", metavar="A,B",
@@ -107,15 +113,21 @@ def _data(args: argparse.Namespace) -> Any:
 
     given = [x for x in (args.beir, args.judgments, args.pairs) if x]
     if len(given) != 1:
-        raise TrainError("give one source of training data: --beir DIR, --judgments FILE --index NAME, or --pairs FILE")
+        raise TrainError(
+            "give one source of training data: --beir DIR, --judgments FILE --index NAME, or --pairs FILE"
+        )
     if args.dev_split and not args.beir:
         raise TrainError("--dev-split names a BEIR qrels split; use --dev-fraction otherwise")
     if args.beir:
-        return from_beir(args.beir, args.split, dev_split=args.dev_split, dev_fraction=args.dev_fraction)
+        return from_beir(
+            args.beir, args.split, dev_split=args.dev_split, dev_fraction=args.dev_fraction
+        )
     if args.pairs:
         return from_pairs(args.pairs, dev_fraction=args.dev_fraction)
     if not args.index:
-        raise TrainError("--judgments FILE needs --index NAME: the index its documents were ingested into")
+        raise TrainError(
+            "--judgments FILE needs --index NAME: the index its documents were ingested into"
+        )
     store = open_store_from_args(args)
     try:
         return from_judgments(args.judgments, args.index, store, dev_fraction=args.dev_fraction)
@@ -170,5 +182,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"dev {dev['metric']}: before {dev['before']:.4f}; {epochs}; kept epoch "
               f"{dev['best_epoch']} (reloaded: {dev['end']:.4f})")  # fmt: skip
     print(f"written: {result.out} (training_card.json, README.md)")
-    print(f"use it: diffsearch search QUERY --index NAME -e {result.name} --adapter {result.name}={result.out}")
+    print(
+        f"use it: diffsearch search QUERY --index NAME -e {result.name} --adapter {result.name}={result.out}"
+    )
     return 0
