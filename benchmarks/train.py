@@ -46,6 +46,84 @@ def _log(line: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def leakage_audit(data: Any, beir: Path, split: str = "train", test: str = "test") -> Any:
+    """``data`` checked to come from ``split``'s qrels only, with test duplicates dropped.
+
+    SciFact's train and test claims are written over one corpus (legitimate in-domain training:
+    the documents are what a user's index holds), but two test claims are word-for-word train
+    claims with the same relevant abstract. Those training queries are dropped here, so no test
+    query text is trained on; then every query id, query text and relevance pair of ``data``
+    (training and dev) is checked against ``qrels/<split>.tsv`` and against the test split.
+
+    Returns:
+        The training data without the duplicated queries.
+
+    Raises:
+        AssertionError: Anything of the test split reached the training data.
+    """
+    import dataclasses
+
+    from search.evaluation.beir import load_beir, read_qrels
+
+    held = load_beir(beir, test)
+    test_texts = {_norm(t) for t in held.queries.values()}
+    dupes = {q for q in data.queries if _norm(data.queries[q]) in test_texts}
+    if dupes:
+        qrels = {q: r for q, r in data.qrels.items() if q not in dupes}
+        data = dataclasses.replace(
+            data,
+            queries={q: t for q, t in data.queries.items() if q not in dupes},
+            qrels=qrels,
+            dev_qrels={q: r for q, r in data.dev_qrels.items() if q not in dupes},
+            examples=[e for e in data.examples if e.qid not in dupes],
+            skipped=data.skipped + len(dupes),
+        )
+        data.source["dropped_test_duplicates"] = sorted(dupes)
+    train_rels = read_qrels(beir / "qrels" / f"{split}.tsv")
+    used = {**data.qrels, **data.dev_qrels}
+    assert not set(data.qrels) & set(data.dev_qrels), "a dev query is also trained on"
+    assert not set(data.queries) & set(held.queries), "a test query id is in the training data"
+    assert not {_norm(t) for t in data.queries.values()} & test_texts, (
+        "a test query text is trained on"
+    )
+    for qid, rels in used.items():
+        for doc, grade in rels.items():
+            assert train_rels.get(qid, {}).get(doc, 0) == grade > 0, (
+                f"{qid}/{doc} not a {split} qrel"
+            )
+    for e in data.examples:
+        assert e.qid in data.qrels and e.positive in data.qrels[e.qid], (
+            f"example {e} not a train qrel"
+        )
+    _log(f"leakage audit: {len(data.qrels)} train + {len(data.dev_qrels)} dev queries, all from "
+         f"qrels/{split}.tsv; no {test} query id or text (dropped {len(dupes)} train queries "
+         f"whose text is a {test} query's: {', '.join(sorted(dupes)) or 'none'})")  # fmt: skip
+    return data
+
+
+def audit_negatives(cache: Path, data: Any) -> int:
+    """Every mined hard negative of ``data`` (in the cache) is none of its query's positives,
+    and only training and dev queries were mined for. Returns the queries checked."""
+    checked = 0
+    units_of = data.units_of()
+    for path in sorted(cache.glob("*.json")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("data") != data.fingerprint:
+            continue
+        wanted = {**data.qrels, **data.dev_qrels}
+        assert set(raw["negatives"]) <= set(wanted), "mined for a query outside train/dev"
+        for qid, negs in raw["negatives"].items():
+            positives = {u for d in wanted[qid] for u in units_of.get(d, ())}
+            assert not set(negs) & positives, f"a hard negative of {qid} is one of its positives"
+            checked += 1
+    assert checked, f"no mined negatives for this data in {cache}"
+    return checked
+
+
 def _train(encoder: str, args: argparse.Namespace, data: Any) -> dict[str, Any]:
     from train import Mining, Recipe, fit
     from train.card import read_raw
@@ -148,11 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     _log(f"torch threads {torch.get_num_threads()}, load average {load[0]:.2f}")
     t0 = time.perf_counter()
-    data = from_beir(args.beir, "train")
+    data = leakage_audit(from_beir(args.beir, "train"), args.beir)
     if args.step_timing:
         step_timing(args, data)
         return 0
     cards = {enc: _train(enc, args, data) for enc in args.encoders}
+    _log(f"leakage audit: the hard negatives of {audit_negatives(args.work / 'negatives', data)} "
+         "queries exclude their positives")  # fmt: skip
     names = []
     for enc, card in cards.items():
         os.environ[adapter_env_var_for(card["name"])] = str(args.work / enc)  # as --adapter does
