@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from encoders.weights import adapter_env_var_for
+    from encoders import ModelPaths
     from search.evaluation.runner import EvalOptions, Evaluator
     from search.evaluation.significance import compare_paired
     from search.store import open_store
@@ -233,15 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     cards = {enc: _train(enc, args, data) for enc in args.encoders}
     _log(f"leakage audit: the hard negatives of {audit_negatives(args.work / 'negatives', data)} "
          "queries exclude their positives")  # fmt: skip
-    names = []
-    for enc, card in cards.items():
-        os.environ[adapter_env_var_for(card["name"])] = str(args.work / enc)  # as --adapter does
-        names += [enc, card["name"]]
+    names = [n for enc, card in cards.items() for n in (enc, card["name"])]
+    # What --adapter NAME=DIR gives every command.
+    paths = ModelPaths(adapters={card["name"]: str(args.work / enc) for enc, card in cards.items()})
     test_t0 = time.perf_counter()
     with open_store(path=args.work / "store") as store:
         from search.evaluation.beir import load_beir
 
-        options = EvalOptions(encoders=names, resamples=args.resamples, index_prefix="bench")
+        options = EvalOptions(
+            encoders=names, resamples=args.resamples, index_prefix="bench", model_paths=paths
+        )
         result = Evaluator(store, options, log=_log).evaluate(load_beir(args.beir, "test"))
     test_seconds = time.perf_counter() - test_t0
     per = {e.encoder: e for e in result.encoders}

@@ -253,6 +253,7 @@ def fit(
     progress: bool | None = None,
     log: Log = _quiet,
     on_step: Callable[[int, StepStats], None] | None = None,
+    model_paths: Any = None,
 ) -> FitResult:
     """Fine-tune ``encoder`` contrastively on ``data`` and write a loadable folder to ``out``.
 
@@ -273,6 +274,8 @@ def fit(
         progress: Progress bars on stderr (default: when stderr is a terminal).
         log: Receives one line per event (mining, dev scores, checkpoints).
         on_step: Called after each step with the step number (1-based) and its stats.
+        model_paths: ``encoders.ModelPaths`` the user named (``--weights`` / ``--adapter``): the
+            base's weights when ``weights`` is not given, and the mining encoder's folders.
 
     Raises:
         TrainError: Bad options, data, or output folder.
@@ -280,7 +283,7 @@ def fit(
     """
     import torch
 
-    from encoders import load_encoder
+    from encoders import EncoderSpec, ModelPaths, load_encoder
     from encoders.model import default_device
     from encoders.registry import fresh_encoder
     from encoders.trained import weights_fingerprint
@@ -295,7 +298,9 @@ def fit(
         raise TrainError("dev docs must be 0 (whole corpus) or more")
     recipe = recipe or Recipe()
     mining = mining or Mining()
+    paths = model_paths or ModelPaths()
     preset = _base_preset(encoder)
+    weights = weights or paths.weights_for(EncoderSpec(encoder), encoder)
     dev_name = device or default_device()
     bf16_ok = (
         dev_name.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -329,7 +334,10 @@ def fit(
     )
     mined: Mined | None = None
     if need_mining:
-        miner = load_encoder(miner_name, weights=weights if miner_name == encoder else None)
+        miner_spec = paths.apply(EncoderSpec(miner_name), miner_name)
+        miner = load_encoder(
+            miner_spec.replace(weights=weights) if miner_name == encoder else miner_spec
+        )
         cache = Path(negatives_cache).expanduser() if negatives_cache else default_cache_dir()
         log(f"hard negatives: ranking {len(data.units):,} texts for "
             f"{len(data.qrels) + len(data.dev_qrels):,} queries with {miner.name}")  # fmt: skip

@@ -124,14 +124,11 @@ def _write_docs(folder: Path) -> Path:
 
 def test_judged_questions_train_an_encoder_that_every_command_loads(
     tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     from encoders import load_encoder
     from ingest import ingest_folder
     from search.store import open_store
 
-    # --adapter sets this for the process; let the test put it back.
-    monkeypatch.setenv("DIFFSEARCH_ADAPTER_TINY_NOTES", "")
     docs = _write_docs(tmp_path / "docs")
     store = ["--store", str(tmp_path / "store")]
     enc = str(tiny_bert_dir)
@@ -158,7 +155,8 @@ def test_judged_questions_train_an_encoder_that_every_command_loads(
     capsys.readouterr()
     with open_store(path=tmp_path / "store") as s:
         recorded = s.index_info("notes").encoders["tiny@notes"]
-    assert recorded["adapter"] and recorded["attention"] == "bidirectional"
+    assert recorded["spec"]["adapter_id"] and recorded["spec"]["adapter"] == str(out.resolve())
+    assert recorded["attention"] == "bidirectional"
     from search.service import load_index_encoder
 
     assert load_index_encoder(recorded).info.as_dict() == recorded  # the trained one, not its base
@@ -176,7 +174,8 @@ def test_judged_questions_train_an_encoder_that_every_command_loads(
     assert set(scored["encoders"]) == {tiny_bert_dir.name, "tiny@notes"}
     # The web UI (what `diffsearch ui --adapter tiny@notes=DIR` serves): side by side.
     from ui.web.handlers import WebContext
+    from ui.web.handlers.searching import search
 
     with open_store(path=tmp_path / "store") as s:
-        view = WebContext(s).search("facts about bees", "notes", "tiny@notes", tiny_bert_dir.name)
+        view = search(WebContext(s), "facts about bees", "notes", "tiny@notes", tiny_bert_dir.name)
     assert "ds-msg-error" not in view.header and "bees" in view.results

@@ -63,7 +63,7 @@ def test_saved_adapter_reloads_to_the_vectors_in_memory(
 
     res = _fit(str(tiny_bert_dir), pairs_file, tmp_path / "out", dev_fraction=0.0)
     loaded = load_encoder("tiny@toy", adapter=res.out)
-    assert loaded.name == "tiny@toy" and loaded.info.as_dict()["adapter"]
+    assert loaded.name == "tiny@toy" and loaded.info.as_dict()["spec"]["adapter_id"]
     np.testing.assert_allclose(
         loaded.encode_documents(TEXTS), res.model.encode_documents(TEXTS), atol=2e-6
     )

@@ -155,7 +155,7 @@ def test_a_base_that_does_not_match_the_card_is_refused(
     with pytest.raises(EncoderError, match=r"fingerprint .* but the weights found .*fingerprint"):
         load_encoder("x@y", adapter=trained, weights=str(tiny_qwen2_dir))
     # Under its base preset's own name it loads (as diffembed takes an adapter trained on dream).
-    assert load_encoder("minilm-causal", adapter=trained).info.as_dict()["adapter"]
+    assert load_encoder("minilm-causal", adapter=trained).info.as_dict()["spec"]["adapter_id"]
     # A plain folder cannot define a new encoder name.
     with pytest.raises(EncoderError, match="not a `diffsearch train` output folder"):
         load_encoder("x@z", adapter=tiny_qwen2_dir)

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from train.recipe import Mining, Recipe
-from ui.options import add_model_args, add_store_args, apply_model_args, open_store_from_args
+from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
 
 _R = Recipe()
 _M = Mining()
@@ -139,7 +139,6 @@ def run(args: argparse.Namespace) -> int:
     """Train as the flags say; print where the result is and how to use it."""
     from train import Mining, Recipe, TrainError, fit
 
-    apply_model_args(args)
     try:
         recipe = Recipe(
             method="full" if args.full else "lora", lora_r=args.lora_r, lora_alpha=args.lora_alpha,
@@ -168,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         args.encoder, data, args.out, recipe=recipe, mining=mining, name=args.name,
         device=args.device, dev_docs=args.dev_docs, checkpoint_every=args.checkpoint_every,
         overwrite=args.overwrite, negatives_cache=args.negatives_cache,
-        progress=None if not quiet else False, log=log,
+        progress=None if not quiet else False, log=log, model_paths=model_paths(args),
     )  # fmt: skip
     card = result.card
     if args.json:
