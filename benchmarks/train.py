@@ -50,7 +50,9 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def leakage_audit(data: Any, beir: Path, split: str = "train", test: str = "test") -> Any:
+def leakage_audit(
+    data: Any, beir: Path, split: str = "train", test: str = "test", drop: bool = True
+) -> Any:
     """``data`` checked to come from ``split``'s qrels only, with test duplicates dropped.
 
     SciFact's train and test claims are written over one corpus (legitimate in-domain training:
@@ -59,8 +61,11 @@ def leakage_audit(data: Any, beir: Path, split: str = "train", test: str = "test
     query text is trained on; then every query id, query text and relevance pair of ``data``
     (training and dev) is checked against ``qrels/<split>.tsv`` and against the test split.
 
+    With ``drop=False`` (to re-score trainings made before this audit) the duplicates stay in
+    the training data; the test scores are then also reported without those test queries.
+
     Returns:
-        The training data without the duplicated queries.
+        The training data without the duplicated queries (unless ``drop`` is False).
 
     Raises:
         AssertionError: Anything of the test split reached the training data.
@@ -72,7 +77,7 @@ def leakage_audit(data: Any, beir: Path, split: str = "train", test: str = "test
     held = load_beir(beir, test)
     test_texts = {_norm(t) for t in held.queries.values()}
     dupes = {q for q in data.queries if _norm(data.queries[q]) in test_texts}
-    if dupes:
+    if dupes and drop:
         qrels = {q: r for q, r in data.qrels.items() if q not in dupes}
         data = dataclasses.replace(
             data,
@@ -87,9 +92,8 @@ def leakage_audit(data: Any, beir: Path, split: str = "train", test: str = "test
     used = {**data.qrels, **data.dev_qrels}
     assert not set(data.qrels) & set(data.dev_qrels), "a dev query is also trained on"
     assert not set(data.queries) & set(held.queries), "a test query id is in the training data"
-    assert not {_norm(t) for t in data.queries.values()} & test_texts, (
-        "a test query text is trained on"
-    )
+    if drop:
+        assert not {_norm(t) for t in data.queries.values()} & test_texts, "a test query text"
     for qid, rels in used.items():
         for doc, grade in rels.items():
             assert train_rels.get(qid, {}).get(doc, 0) == grade > 0, (
@@ -99,9 +103,10 @@ def leakage_audit(data: Any, beir: Path, split: str = "train", test: str = "test
         assert e.qid in data.qrels and e.positive in data.qrels[e.qid], (
             f"example {e} not a train qrel"
         )
+    what = "dropped" if drop else "KEPT (--keep-test-duplicates)"
     _log(f"leakage audit: {len(data.qrels)} train + {len(data.dev_qrels)} dev queries, all from "
-         f"qrels/{split}.tsv; no {test} query id or text (dropped {len(dupes)} train queries "
-         f"whose text is a {test} query's: {', '.join(sorted(dupes)) or 'none'})")  # fmt: skip
+         f"qrels/{split}.tsv; no {test} query id; {what} {len(dupes)} train queries whose text "
+         f"is a {test} query's: {', '.join(sorted(dupes)) or 'none'}")  # fmt: skip
     return data
 
 
@@ -205,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mine-with", default="minilm", help="miner of the hard negatives")
     parser.add_argument("--resamples", type=int, default=10_000)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep-test-duplicates", action="store_true",
+                        help="train on the train claims that are word-for-word test claims (as "
+                        "runs before the audit did); test scores are also given without them")  # fmt: skip
     parser.add_argument("--step-timing", action="store_true",
                         help="only time training steps (dropout on/off), no training run")  # fmt: skip
     parser.add_argument("--steps", type=int, default=5, help="--step-timing: batches")
@@ -226,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     _log(f"torch threads {torch.get_num_threads()}, load average {load[0]:.2f}")
     t0 = time.perf_counter()
-    data = leakage_audit(from_beir(args.beir, "train"), args.beir)
+    data = leakage_audit(
+        from_beir(args.beir, "train"), args.beir, drop=not args.keep_test_duplicates
+    )
     if args.step_timing:
         step_timing(args, data)
         return 0
@@ -273,7 +283,17 @@ def main(argv: list[str] | None = None) -> int:
     test_qrels = _load(args.beir, "test").qrels
     seen = {d for rels in data.qrels.values() for d in rels}
     unseen = [q for q in qids if not set(test_qrels[q]) & seen]
+    # Test queries whose text no training or dev query has (all of them once duplicates are dropped).
+    trained_texts = {_norm(t) for t in data.queries.values()}
+    test_texts = _load(args.beir, "test").queries
+    clean = [q for q in qids if _norm(test_texts[q]) not in trained_texts]
     for r, (enc, card) in zip(rows, cards.items(), strict=True):
+        xs = [per[enc].per_query[q]["ndcg@10"] for q in clean]
+        ys = [per[card["name"]].per_query[q]["ndcg@10"] for q in clean]
+        sub = compare_paired(xs, ys, resamples=args.resamples, seed=0)
+        r["clean"] = {"queries": len(clean), "before": sub.mean_a, "after": sub.mean_b,
+                      "delta": sub.delta, "ci": [sub.ci_low, sub.ci_high],
+                      "p_bootstrap": sub.p_bootstrap, "p_ttest": sub.p_ttest}  # fmt: skip
         xs = [per[enc].per_query[q]["ndcg@10"] for q in unseen]
         ys = [per[card["name"]].per_query[q]["ndcg@10"] for q in unseen]
         sub = compare_paired(xs, ys, resamples=args.resamples, seed=0)
@@ -303,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['dev_after']:.4f} | {r['steps']} steps, {r['train_seconds']:.0f} s "
               f"(run {r['run_seconds']:.0f} s) | {r['tokens_per_second']:,.0f} |")  # fmt: skip
     print()
+    for r in rows:
+        c = r["clean"]
+        print(f"{r['trained']} on the {c['queries']} test queries whose text no training query "
+              f"has: {c['before']:.4f} -> {c['after']:.4f} ({c['delta']:+.4f} ({c['ci'][0]:+.4f}, "
+              f"{c['ci'][1]:+.4f}), p bootstrap {c['p_bootstrap']:.4f}, t {c['p_ttest']:.2g})")  # fmt: skip
     for r in rows:
         u = r["unseen"]
         print(f"{r['trained']} on the {u['queries']} test queries whose relevant documents no "
