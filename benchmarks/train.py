@@ -14,7 +14,7 @@ Both encoders train on identical data: the same training pairs and the hard nega
 once, by ``--mine-with`` (default ``minilm``). Hyper-parameters are flags (defaults: the
 settings chosen on the dev hold-out, not on test). Wall times are printed per stage.
 
-    python benchmarks/train.py                       # ~40 min on 2 busy cores
+    python benchmarks/train.py                       # ~90 min on 2 lightly loaded cores
     python benchmarks/train.py --reuse               # keep finished trainings under --work
 
 Exit status: 0 when the run completed, 2 when the data is missing.
