@@ -247,3 +247,32 @@ def test_given_negatives_come_first(tiny_bert_dir: Path, tmp_path: Path) -> None
     assert set(batch.documents[1:3]) == {"p two", "p two b"}
     mask = batch.false_negatives()
     assert mask[1, 2] and mask[2, 1] and not mask[0].any()  # q two's two positives
+
+
+def test_trained_encoder_spec_round_trip_and_other_weights_refused(
+    tiny_bert_dir: Path, pairs_file: Path, tmp_path: Path
+) -> None:
+    from encoders import EncoderError, EncoderSpec, ModelPaths, load_encoder, spec_from_record
+    from encoders.resolve import encoder_name
+    from search.service import load_index_encoder
+
+    one = Recipe(batch_size=8, epochs=1, lr=1e-2)
+    a = _fit(str(tiny_bert_dir), pairs_file, tmp_path / "a", one, dev_fraction=0.0)
+    b = _fit(str(tiny_bert_dir), pairs_file, tmp_path / "b", Recipe(batch_size=8, epochs=1,
+             lr=1e-2, seed=1), dev_fraction=0.0)  # fmt: skip
+    # --adapter tiny@toy=DIR on a command line: a ModelPaths applied to the named spec.
+    spec = ModelPaths(adapters={"tiny@toy": str(a.out)}).apply(EncoderSpec("tiny@toy"))
+    assert encoder_name(spec) == "tiny@toy"  # named without loading anything
+    enc = load_encoder(spec)
+    recorded = enc.info.as_dict()
+    assert recorded["spec"]["adapter"] == str(a.out) and recorded["spec"]["adapter_id"]
+    assert EncoderSpec.from_json(enc.spec.to_json()) == enc.spec
+    # What the index recorded rebuilds the same encoder (a cache hit) ...
+    assert load_index_encoder(recorded) is enc
+    # ... and other trained weights under the same name are refused, naming the fix.
+    other = ModelPaths(adapters={"tiny@toy": str(b.out)})
+    assert spec_from_record(recorded, other).adapter == str(b.out)
+    with pytest.raises(EncoderError, match=r"not the ones asked for.*--adapter tiny@toy=DIR"):
+        load_index_encoder(recorded, other)
+    with pytest.raises(EncoderError, match="needs its folder: --adapter tiny@x=DIR"):
+        load_encoder("tiny@x")
