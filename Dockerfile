@@ -9,6 +9,7 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY encoders encoders
 COPY ingest ingest
 COPY search search
+COPY train train
 COPY ui ui
 RUN pip install --extra-index-url "$TORCH_INDEX" -c constraints.txt . && diffsearch --help >/dev/null
 EXPOSE 7860

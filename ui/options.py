@@ -51,8 +51,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_pair,
         metavar="NAME=DIR",
-        help="LoRA adapter folder for an encoder preset, repeatable "
-        "(same as DIFFSEARCH_ADAPTER_<NAME>=DIR); e.g. --adapter diffembed=/models/lora",
+        help="LoRA adapter folder for an encoder preset, or a `diffsearch train` output folder "
+        "under a new name, repeatable (same as DIFFSEARCH_ADAPTER_<NAME>=DIR); e.g. "
+        "--adapter diffembed=/models/lora, --adapter minilm@scifact=runs/minilm-scifact",
     )
 
 

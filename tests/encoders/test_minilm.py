@@ -57,6 +57,7 @@ def test_preset_metadata(minilm: Any, minilm_path: Path) -> None:
             "long_policy": "truncate",
             "weights": str(minilm_path),
             "adapter": None,
+            "adapter_id": None,
         },
     }
     assert minilm.count_tokens(PARAGRAPH * 6) > 256

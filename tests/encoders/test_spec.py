@@ -58,7 +58,7 @@ def test_what_an_index_records_and_compares(tmp_path: Path) -> None:
     a = EncoderSpec("dream", weights=tmp_path / "a", device="cuda:1", batch_tokens=9000)
     b = EncoderSpec("dream", weights=tmp_path / "b", dtype="bfloat16")
     assert set(a.recorded()) == {"model", "attention", "pooling", "max_tokens", "long_policy",
-                                 "weights", "adapter"}  # fmt: skip
+                                 "weights", "adapter", "adapter_id"}  # fmt: skip
     # Another weights folder, device or dtype writes the same vectors; an adapter does not.
     assert a.identity() == b.identity() and identity_diff(a.recorded(), b) == []
     lora = b.replace(adapter=tmp_path / "lora")
