@@ -22,8 +22,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from typing import TYPE_CHECKING, Any
 
 from encoders.errors import EncoderError, UnknownEncoderError, WeightsNotFoundError
+from encoders.listing import EncoderListing, list_encoders
 from encoders.presets import PRESETS, Preset, get_preset
-from encoders.registry import EncoderListing, list_encoders, load_encoder, load_token_offsets
+from encoders.registry import describe_encoder, load_encoder, load_token_offsets
 from encoders.resolve import encoder_name
 from encoders.spec import EncoderSpec, ModelPaths, spec_from_record
 
@@ -40,6 +41,7 @@ __all__ = [
     "Preset",
     "UnknownEncoderError",
     "WeightsNotFoundError",
+    "describe_encoder",
     "encoder_name",
     "get_preset",
     "list_encoders",

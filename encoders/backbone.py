@@ -1,7 +1,9 @@
 """Loading checkpoints into transformers' native model classes, without remote code.
 
 Diffusion LMs ship custom modelling code. Their weights, though, fit native classes:
-Dream is Qwen2 with bidirectional attention; LLaDA is Llama after renaming its parameters.
+Dream is Qwen2 with bidirectional attention; LLaDA is Llama after renaming its parameters;
+pplx-embed (``bidirectional_pplx_qwen3``) is Qwen3 with bidirectional attention, its tensors
+saved without the ``model.`` prefix (which is what the bare ``Qwen3Model`` expects).
 Attention direction is set through the public ``config.is_causal``; for causal runs of
 BERT-style models, which ignore that flag, the encoder also passes an explicit 4-D mask.
 """
@@ -65,18 +67,42 @@ _QWEN2_FIELDS = (
 )
 
 
-def dream_config(raw: dict[str, Any]) -> Any:
-    """A ``Qwen2Config`` carrying Dream's architecture fields."""
-    from transformers import Qwen2Config
+# pplx-embed's config.json: Qwen3's fields under a custom model_type.
+_QWEN3_FIELDS = (
+    *_QWEN2_FIELDS,
+    "head_dim",
+    "attention_bias",
+    "use_sliding_window",
+    "sliding_window",
+    "max_window_layers",
+    "layer_types",
+)
 
-    fields = {k: raw[k] for k in _QWEN2_FIELDS if k in raw and raw[k] is not None}
+
+def _native_fields(raw: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The architecture fields of a custom config.json, RoPE settings in transformers 5 form."""
+    fields = {k: raw[k] for k in names if k in raw and raw[k] is not None}
     if "rope_parameters" not in fields:
-        # transformers 5 reads RoPE settings from one dict; Dream's config has the v4 fields.
+        # transformers 5 reads RoPE settings from one dict; these configs have the v4 fields.
         rope: dict[str, Any] = dict(fields.pop("rope_scaling", None) or {"rope_type": "default"})
         rope.setdefault("rope_type", rope.pop("type", "default"))
         rope["rope_theta"] = float(fields.pop("rope_theta", 10000.0))
         fields["rope_parameters"] = rope
-    return Qwen2Config(**fields)
+    return fields
+
+
+def dream_config(raw: dict[str, Any]) -> Any:
+    """A ``Qwen2Config`` carrying Dream's architecture fields."""
+    from transformers import Qwen2Config
+
+    return Qwen2Config(**_native_fields(raw, _QWEN2_FIELDS))
+
+
+def pplx_config(raw: dict[str, Any]) -> Any:
+    """A ``Qwen3Config`` carrying pplx-embed's architecture fields (its own code is not run)."""
+    from transformers import Qwen3Config
+
+    return Qwen3Config(**_native_fields(raw, _QWEN3_FIELDS))
 
 
 def llada_config(raw: dict[str, Any]) -> Any:
@@ -188,14 +214,14 @@ def load_backbone(
 
     Args:
         path: Local folder with ``config.json`` and weights.
-        arch: ``dream``, ``llada``, or anything else for transformers' ``AutoModel``.
+        arch: ``dream``, ``llada``, ``pplx``, or anything else for transformers' ``AutoModel``.
         causal: Declared attention direction; written to ``config.is_causal``.
         dtype: Parameter dtype.
         device: ``cpu``, ``cuda``, ``cuda:1``, ...
         adapter: Optional LoRA adapter folder (peft); merged into the weights after loading.
         trust_remote_code: Only for ``auto`` checkpoints whose class transformers lacks.
     """
-    from transformers import AutoConfig, AutoModel, LlamaModel, Qwen2Model
+    from transformers import AutoConfig, AutoModel, LlamaModel, Qwen2Model, Qwen3Model
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a per-tensor bar on every load is noise in a CLI
@@ -208,6 +234,12 @@ def load_backbone(
     elif arch == "llada":
         config, model_cls = llada_config(raw), LlamaModel
         kwargs["key_mapping"] = LLADA_KEY_MAPPING
+        if dtype not in (torch.float32, torch.float64):
+            from encoders.rope import register_attention
+
+            kwargs["attn_implementation"] = register_attention()
+    elif arch == "pplx":
+        config, model_cls = pplx_config(raw), Qwen3Model
     else:
         try:
             config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -221,9 +253,14 @@ def load_backbone(
     if arch == "bert" or getattr(config, "model_type", "") in _POOLER_MODEL_TYPES:
         kwargs["add_pooling_layer"] = False  # the [CLS] pooler is dead weight for an embedder
     config.is_causal = causal
-    # Dream and LLaDA are mapped onto native classes: every tensor but the LM head must land.
-    allowed = _LM_HEADS if arch in ("dream", "llada") else None
+    config.use_cache = False  # an encoder runs one pass: a KV cache would only hold memory
+    # Custom checkpoints are mapped onto native classes: every tensor but the LM head must land.
+    allowed = _LM_HEADS if arch in ("dream", "llada", "pplx") else None
     model = _from_pretrained_checked(model_cls, path, config, kwargs, allowed)
+    if kwargs["attn_implementation"] != "sdpa":
+        from encoders.rope import use_float32_rope
+
+        use_float32_rope(model)  # LLaDA's rope_full_precision, see encoders.rope
     if adapter is not None:
         from encoders.adapters import merge_adapter
 

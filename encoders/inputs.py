@@ -64,8 +64,18 @@ def split_windows(ids: list[int], size: int, overlap: int) -> list[list[int]]:
     return [ids[s : s + size] for s in starts]
 
 
+#: What mean pooling averages: the text tokens (plus the tokenizer's specials where asked),
+#: every token of the input (DiffEmbed's training code), or the [MASK] slot (DiffRetriever).
+PoolTarget = Literal["text", "all", "slot"]
+
+
 class SequenceBuilder:
     """Wraps token ids in a preset's templates and enforces its length policy.
+
+    A sequence is ``head + before + text + after + slot + tail``: the tokenizer's own special
+    tokens (``head``/``tail``), the template around the text (``before``/``after``, with the
+    instruction for queries), and an optional run of fixed ids after the template (``slot``:
+    DiffRetriever's [MASK] positions and closing tokens).
 
     Args:
         tokenizer: A Hugging Face tokenizer (fast or slow).
@@ -73,11 +83,18 @@ class SequenceBuilder:
         doc_template: Template with ``{text}``.
         instruction_format: How a non-empty instruction is written at ``{instruction}``.
         max_tokens: Longest sequence, specials and template included.
-        append_eos: Append the tokenizer's EOS id after the template.
+        append_eos: End the sequence with ``end_token_id`` (the tokenizer's EOS by default),
+            unless the tokenizer's own tail already ends with it.
         pool_special_tokens: Let mean pooling average the tokenizer's own special tokens.
         long_policy: ``truncate`` keeps the first tokens; ``windows`` splits the text into
             overlapping windows that the encoder averages.
         window_overlap: Tokens shared by consecutive windows (default: 1/8 of a window).
+        end_token_id: The id ``append_eos`` appends (default: the tokenizer's EOS).
+        slot: Fixed ids after the template (default none).
+        slot_pooled: How many leading ids of ``slot`` the ``slot`` target pools (the masks).
+        pool_target: ``text``, ``all`` or ``slot`` (see :data:`PoolTarget`).
+        specials: Add the tokenizer's own special tokens (False when a chat template already
+            carries them, as for DiffRetriever's prompt).
     """
 
     def __init__(
@@ -92,6 +109,11 @@ class SequenceBuilder:
         pool_special_tokens: bool,
         long_policy: str = "truncate",
         window_overlap: int | None = None,
+        end_token_id: int | None = None,
+        slot: list[int] | None = None,
+        slot_pooled: int = 0,
+        pool_target: PoolTarget = "text",
+        specials: bool = True,
     ) -> None:
         self.tokenizer = tokenizer
         self.query_template = query_template
@@ -101,12 +123,18 @@ class SequenceBuilder:
         self.long_policy = long_policy
         self.pool_special_tokens = pool_special_tokens
         self.window_overlap = window_overlap
-        self.head, self.tail = special_tokens_around(tokenizer)
+        self.pool_target = pool_target
+        self.slot = list(slot or [])
+        self.slot_pooled = slot_pooled
+        self.head, self.tail = special_tokens_around(tokenizer) if specials else ([], [])
         if append_eos:
-            eos = getattr(tokenizer, "eos_token_id", None)
-            if eos is None:
+            end = end_token_id if end_token_id is not None else tokenizer.eos_token_id
+            if end is None:
                 raise ValueError("append_eos needs a tokenizer with an EOS token")
-            self.tail = [*self.tail, int(eos)]
+            # Tokenizers that end every text with the model's end token (Qwen3-Embedding's
+            # post-processor) must not get a second one: the model never saw two.
+            if not self.tail or self.tail[-1] != int(end):
+                self.tail = [*self.tail, int(end)]
         self._cache: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
 
     def _encode_fragment(self, text: str) -> list[int]:
@@ -129,10 +157,15 @@ class SequenceBuilder:
             self._cache[key] = (self._encode_fragment(before), self._encode_fragment(after))
         return self._cache[key]
 
+    def frame(self, kind: Kind, instruction: str | None) -> tuple[list[int], list[int]]:
+        """Every id before the text and every id after it (specials, template, slot)."""
+        before, after = self.wrappers(kind, instruction)
+        return [*self.head, *before], [*after, *self.slot, *self.tail]
+
     def text_budget(self, kind: Kind, instruction: str | None) -> int:
         """How many text tokens fit in one sequence next to the specials and template."""
-        before, after = self.wrappers(kind, instruction)
-        budget = self.max_tokens - len(self.head) - len(self.tail) - len(before) - len(after)
+        prefix, suffix = self.frame(kind, instruction)
+        budget = self.max_tokens - len(prefix) - len(suffix)
         if budget < 1:
             raise ValueError(
                 f"the template and instruction use all {self.max_tokens} tokens; shorten the "
@@ -140,27 +173,38 @@ class SequenceBuilder:
             )
         return budget
 
+    def pool_marks(self, kind: Kind, instruction: str | None, n_text: int) -> list[int]:
+        """The pool mask of a sequence with ``n_text`` text tokens (see :data:`PoolTarget`)."""
+        before, after = self.wrappers(kind, instruction)
+        n_slot, n_head, n_tail = len(self.slot), len(self.head), len(self.tail)
+        if self.pool_target == "all":
+            return [1] * (n_head + len(before) + n_text + len(after) + n_slot + n_tail)
+        if self.pool_target == "slot":
+            pooled = [1] * self.slot_pooled + [0] * (n_slot - self.slot_pooled)
+            return [0] * (n_head + len(before) + n_text + len(after)) + pooled + [0] * n_tail
+        special = 1 if self.pool_special_tokens else 0
+        return (
+            [special] * n_head
+            + [0] * len(before)
+            + [1] * n_text
+            + [0] * (len(after) + n_slot)
+            + [special] * n_tail
+        )
+
     def build(
         self, owner: int, text_ids: list[int], kind: Kind, instruction: str | None
     ) -> list[Sequence]:
         """Sequences for one text: one, or several windows under the ``windows`` policy."""
-        before, after = self.wrappers(kind, instruction)
+        prefix, suffix = self.frame(kind, instruction)
         budget = self.text_budget(kind, instruction)
         if len(text_ids) <= budget or self.long_policy == "truncate":
             pieces = [text_ids[:budget]]
         else:
             overlap = self.window_overlap if self.window_overlap is not None else budget // 8
             pieces = split_windows(text_ids, budget, overlap)
-        special = 1 if self.pool_special_tokens else 0
         out = []
         for piece in pieces:
-            ids = [*self.head, *before, *piece, *after, *self.tail]
-            pool = (
-                [special] * len(self.head)
-                + [0] * len(before)
-                + [1] * len(piece)
-                + [0] * len(after)
-                + [special] * len(self.tail)
-            )
+            ids = [*prefix, *piece, *suffix]
+            pool = self.pool_marks(kind, instruction, len(piece))
             out.append(Sequence(ids=ids, pool=pool, owner=owner, weight=max(1, len(piece))))
         return out

@@ -19,6 +19,7 @@ from encoders.errors import EncoderError
 from encoders.inputs import Kind, Sequence, SequenceBuilder
 from encoders.pooling import POOLERS, l2_normalize
 from encoders.spec import EncoderSpec
+from encoders.vectors import VectorFormat
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,23 @@ class EncoderInfo:
     pooling: str
     max_tokens: int
     long_policy: str
+    quantize: str | None = None
+    pool_template: bool = False
     #: ``EncoderSpec.recorded()`` of the encoder: what any process rebuilds it from (None in
     #: records written before specs were).
     spec: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record; settings at their defaults are left out, so older records still match."""
+        data = asdict(self)
+        for key, default in _OPTIONAL_DEFAULTS.items():
+            if data.get(key) == default:
+                data.pop(key)
+        return data
+
+
+# EncoderInfo fields added after indexes were first written: omitted from records when unset.
+_OPTIONAL_DEFAULTS: dict[str, Any] = {"quantize": None, "pool_template": False}
 
 
 def validate_texts(texts: Any) -> list[str]:
@@ -120,6 +132,11 @@ class TransformerEncoder:
         default_instruction: Query instruction used when the caller gives none.
         padding_side: ``left`` or ``right``.
         batch_tokens: Budget of padded tokens per forward pass.
+        vector_format: Matryoshka truncation and quantization of the pooled vectors.
+        pool_template: Mean pooling averages template tokens too (recorded in ``info``).
+        late_separator: Token id that joins a document's chunks under late chunking (the
+            contextual models' input), or None to encode the document text as it is.
+        default_chunking: The chunking a new index with only this encoder gets (``late``).
     """
 
     def __init__(
@@ -138,6 +155,10 @@ class TransformerEncoder:
         default_instruction: str | None,
         padding_side: str,
         batch_tokens: int,
+        vector_format: VectorFormat | None = None,
+        pool_template: bool = False,
+        late_separator: int | None = None,
+        default_chunking: str | None = None,
     ) -> None:
         self.name = name
         self.family = family
@@ -155,7 +176,14 @@ class TransformerEncoder:
         #: The spec this encoder was built from, with the folders found filled in (set by
         #: ``load_encoder``; None for an encoder built by hand).
         self.spec: EncoderSpec | None = None
-        self.dim = int(getattr(backbone.config, "hidden_size"))  # noqa: B009 - configs are dynamic
+        self.vector_format = vector_format or VectorFormat()
+        self.pool_template = pool_template
+        self.late_separator = late_separator
+        self.default_chunking = default_chunking
+        self.hidden_size = int(getattr(backbone.config, "hidden_size"))  # noqa: B009
+        self.dim = self.vector_format.dim or self.hidden_size
+        body: Any = backbone  # a transformers PreTrainedModel
+        self.vocab_rows = int(body.get_input_embeddings().num_embeddings)
         pad = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         )
@@ -193,6 +221,8 @@ class TransformerEncoder:
             pooling=self.pooling,
             max_tokens=self.max_tokens,
             long_policy=self.long_policy,
+            quantize=self.vector_format.quantize,
+            pool_template=self.pool_template,
             spec=None if self.spec is None else self.spec.recorded(),
         )
 
@@ -244,6 +274,7 @@ class TransformerEncoder:
         order = torch.tensor([i for idx in batches for i in idx], device=self._device)
         # Rows come out in batch order; put them back in input order (differentiable).
         pooled = torch.cat(parts)[torch.argsort(order)]
+        pooled = self.vector_format.apply(pooled)  # Matryoshka prefix, quantization
         if len(seqs) == len(texts):
             return l2_normalize(pooled)
         # windows: average each text's windows, weighted by their text tokens
@@ -261,6 +292,27 @@ class TransformerEncoder:
         """Character span of each text token, for cutting text into token windows."""
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
+
+    def encode_spans(self, texts: Seq[str], spans: Seq[Seq[tuple[int, int]]]) -> list[np.ndarray]:
+        """Late chunking: one vector per character span, from one pass over each document.
+
+        See :mod:`encoders.late`. Each span's vector is the mean of its own tokens' output
+        states; the document goes through the model once (in overlapping macro windows past
+        ``max_tokens``).
+
+        Args:
+            texts: Documents (non-empty strings).
+            spans: For each document, ``[(start, end), ...]`` character ranges (the chunks).
+
+        Returns:
+            For each document, ``(len(spans), dim)`` float32 unit rows in span order.
+
+        Raises:
+            EncoderError: The encoder's pooling is not mean (the message says why).
+        """
+        from encoders.late import encode_spans
+
+        return encode_spans(self, validate_texts(texts), spans)
 
     def __repr__(self) -> str:
         return (
@@ -288,6 +340,7 @@ class TransformerEncoder:
         ids, attn, pool, positions = (
             t.to(device) for t in collate(batch, self.pad_id, self.padding_side)
         )
+        check_token_ids(ids, self.vocab_rows, len(self.tokenizer))
         mask: torch.Tensor = attn
         if self.explicit_mask and self.attention == "causal":
             # BERT-style models ignore config.is_causal: spell the direction out in a 4-D bias.
@@ -307,6 +360,21 @@ class TransformerEncoder:
         with self._lock, torch.inference_mode():
             vectors = self.embed(texts, kind, instruction)
         return vectors.cpu().numpy().astype(np.float32, copy=False)
+
+
+def check_token_ids(ids: torch.Tensor, rows: int, vocab: int) -> None:
+    """Refuse token ids the embedding matrix has no row for (a tokenizer of other weights).
+
+    Raises:
+        EncoderError: Naming the largest id, the tokenizer's size and the matrix's size.
+    """
+    top = int(ids.max()) if ids.numel() else 0
+    if top >= rows:
+        raise EncoderError(
+            f"token id {top} is outside the model's embedding matrix ({rows} rows); the "
+            f"tokenizer has {vocab} tokens: it does not belong to these weights (check the "
+            "weights folder and its tokenizer files)"
+        )
 
 
 def default_device() -> str:

@@ -58,9 +58,28 @@ def cls_pool(
     return hidden[rows, first].to(torch.float32)
 
 
+def mask_pool(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor
+) -> torch.Tensor:
+    """State at the [MASK] slot of a DiffRetriever prompt (the mean over K slots when K > 1).
+
+    The sequence builder marks the slot's mask positions, and only those, in ``pool_mask``
+    (``pool_target="slot"``), so this is the mean over the marked positions.
+
+    Returns:
+        ``(B, H)`` float32.
+    """
+    return mean_pool(hidden, attention_mask, pool_mask)
+
+
 PoolFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
-POOLERS: dict[str, PoolFn] = {"mean": mean_pool, "last": last_pool, "cls": cls_pool}
+POOLERS: dict[str, PoolFn] = {
+    "mean": mean_pool,
+    "last": last_pool,
+    "cls": cls_pool,
+    "mask": mask_pool,
+}
 
 
 def l2_normalize(vectors: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""``load_encoder`` and ``list_encoders``: presets or local folders, loaded once per process."""
+"""``load_encoder``: presets or local folders, loaded once per process."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoders.errors import EncoderError
-from encoders.presets import PRESETS, Preset
+from encoders.presets import Preset
 from encoders.resolve import Resolved, read_config, resolve
 from encoders.spec import EncoderSpec
 from encoders.trained import (
@@ -25,6 +24,7 @@ from encoders.trained import (
     trained_setup,
     weights_fingerprint,
 )
+from encoders.vectors import VectorFormat
 from encoders.weights import adapter_env_var_for, find_adapter, find_weights, require_weights
 
 if TYPE_CHECKING:
@@ -38,48 +38,12 @@ _TOKENIZERS: dict[EncoderSpec, Callable[[str], list[tuple[int, int]]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-@dataclass(frozen=True)
-class EncoderListing:
-    """A row of ``diffsearch encoders``."""
-
-    name: str
-    family: str
-    attention: str
-    pooling: str
-    dim: int
-    max_tokens: int
-    model_id: str
-    available: bool
-    note: str
-
-
-def list_encoders() -> list[EncoderListing]:
-    """Every preset, with whether its weights are on this machine (nothing is loaded)."""
-    rows = []
-    for p in PRESETS.values():
-        note = f"ablation: {p.ablation}" if p.ablation else p.description
-        if p.needs_adapter:
-            note += f"; needs --adapter or ${adapter_env_var_for(p.name)}"
-        rows.append(
-            EncoderListing(
-                name=p.name,
-                family=p.family,
-                attention=p.attention,
-                pooling=p.pooling,
-                dim=p.dim,
-                max_tokens=p.max_tokens,
-                model_id=p.hub_id,
-                available=find_weights(p) is not None,
-                note=note,
-            )
-        )
-    return rows
-
-
 # The config.json model types each preset architecture accepts ("auto" accepts anything).
 _ARCH_MODEL_TYPES: dict[str, tuple[str, ...]] = {
     "bert": ("bert",),
     "qwen2": ("qwen2",),
+    "qwen3": ("qwen3",),
+    "pplx": ("bidirectional_pplx_qwen3",),
     "mistral": ("mistral",),
     "llama": ("llama",),
     "dream": ("dream",),
@@ -126,12 +90,14 @@ def load_encoder(
             (``minilm@scifact``) for the trained folder given as ``adapter``.
         **options: :class:`EncoderSpec` fields: ``attention``, ``pooling``, ``max_tokens``,
             ``long_policy``, ``weights``, ``adapter``, ``device``, ``dtype``, ``batch_tokens``,
-            ``trust_remote_code``, ...
+            ``trust_remote_code``, ``dim``, ``quantize``, ``pool_template``. A preset name may
+            carry settings as suffixes (``"pplx-embed-0.6b+dim256+int8"``).
 
     Raises:
         UnknownEncoderError: Not a preset and not a folder.
         WeightsNotFoundError: The weights are not on this machine.
-        EncoderError: An invalid option.
+        EncoderError: An invalid option, or one the encoder cannot take (with the allowed
+            values).
     """
     if isinstance(model, EncoderSpec):
         spec = model.replace(**options) if options else model
@@ -173,6 +139,18 @@ def fresh_encoder(
     if trainable and spec.adapter is not None:
         raise EncoderError("a trainable encoder takes no adapter: train from its base")
     return _load(resolved, trainable=trainable)
+def describe_encoder(model: EncoderSpec | str, /, **options: Any) -> Preset:
+    """The preset an encoder stands for, its settings applied, without loading or finding weights.
+
+    Raises:
+        UnknownEncoderError, EncoderError: As :func:`load_encoder` would.
+    """
+    spec = (
+        model.replace(**options)
+        if isinstance(model, EncoderSpec)
+        else EncoderSpec(model, **options)
+    )
+    return resolve(spec).preset
 
 
 def clear_cache() -> None:
@@ -217,10 +195,15 @@ def _load(resolved: Resolved, trainable: bool = False) -> TransformerEncoder:
         path = resolved.folder or require_weights(base, spec.weights)
         adapter_path = None if trainable else find_adapter(base, spec.adapter)
         if base.needs_adapter and adapter_path is None and not trainable:
+            hint = (
+                "Use the 'dream' preset for the zero-shot backbone."
+                if base.mask_slot is None
+                else f"The adapter is {base.adapter_id}: download it like the weights, or put "
+                "it in the Hugging Face cache or under $DIFFSEARCH_MODELS_DIR."
+            )
             raise EncoderError(
                 f"encoder {base.name!r} needs its LoRA adapter: pass --adapter {base.name}=DIR "
-                f"(Python: adapter='DIR') or set {adapter_env_var_for(base.name)}=DIR. "
-                "Use the 'dream' preset for the zero-shot backbone."
+                f"(Python: adapter='DIR') or set {adapter_env_var_for(base.name)}=DIR. {hint}"
             )
         ident = None
         if adapter_path is not None and has_card(adapter_path):
@@ -238,7 +221,9 @@ def _load(resolved: Resolved, trainable: bool = False) -> TransformerEncoder:
             f"{spec.adapter_id}, e.g. what an index was written with): pass the right "
             f"--adapter {resolved.name}=DIR"
         )
-    encoder = _build(resolved.preset, path, adapter_path, spec, fuse=not trainable)
+    encoder = _build(
+        resolved.preset, path, adapter_path, spec, resolved.vectors, fuse=not trainable
+    )
     # What was actually loaded: the folders the lookup found, for workers and index records.
     encoder.spec = spec.replace(
         weights=str(path),
@@ -277,14 +262,57 @@ def _fuse_on_cpu(backbone: Any, tokenizer: Any) -> None:
     from encoders.fastpath import fuse_cpu_linears
 
     ids = tokenizer("The quick brown fox jumps over the lazy dog.")["input_ids"]
+    # A tokenizer that does not match the weights is reported when it is used, not here.
+    rows = backbone.get_input_embeddings().num_embeddings
+    ids = [i for i in ids if i < rows] or [0]
     fuse_cpu_linears(backbone, torch.tensor([ids], dtype=torch.int64))
 
 
+def _builder(preset: Preset, tokenizer: Any, limit: int, spec: EncoderSpec) -> Any:
+    """The preset's :class:`~encoders.inputs.SequenceBuilder` (templates, slot, pooled tokens)."""
+    from encoders.inputs import SequenceBuilder
+
+    query_template, doc_template = preset.query_template, preset.doc_template
+    slot: list[int] = []
+    if preset.mask_slot is not None:
+        from encoders.prompts import chat_wrapped, slot_ids
+
+        query_template = chat_wrapped(tokenizer, preset.mask_slot, query_template)
+        doc_template = chat_wrapped(tokenizer, preset.mask_slot, doc_template)
+        slot = slot_ids(tokenizer, preset.mask_slot)
+    end_id = None
+    if preset.end_token is not None:
+        end_id = tokenizer.convert_tokens_to_ids(preset.end_token)
+        if not isinstance(end_id, int) or end_id == getattr(tokenizer, "unk_token_id", None):
+            raise EncoderError(f"the tokenizer has no {preset.end_token!r} token to end texts with")
+    target = "all" if spec.pool_template else ("slot" if preset.pooling == "mask" else "text")
+    return SequenceBuilder(
+        tokenizer,
+        query_template=query_template,
+        doc_template=doc_template,
+        instruction_format=preset.instruction_format,
+        max_tokens=limit,
+        append_eos=preset.append_eos,
+        pool_special_tokens=preset.pool_special_tokens,
+        long_policy=spec.long_policy,
+        end_token_id=end_id,
+        slot=slot,
+        slot_pooled=preset.mask_slot.count if preset.mask_slot else 0,
+        pool_target=target,  # type: ignore[arg-type]
+        specials=preset.mask_slot is None,  # the chat template carries the specials
+    )
+
+
 def _build(
-    preset: Preset, path: Path, adapter: Path | None, spec: EncoderSpec, *, fuse: bool = True
+    preset: Preset,
+    path: Path,
+    adapter: Path | None,
+    spec: EncoderSpec,
+    vectors: VectorFormat,
+    *,
+    fuse: bool = True,
 ) -> TransformerEncoder:
     from encoders.backbone import load_backbone
-    from encoders.inputs import SequenceBuilder
     from encoders.model import TransformerEncoder, default_device, load_tokenizer, resolve_dtype
 
     _check_model_type(preset, path)
@@ -313,20 +341,16 @@ def _build(
         )
     positions = getattr(backbone.config, "max_position_embeddings", None)
     limit = min(preset.max_tokens, int(positions)) if positions else preset.max_tokens
-    builder = SequenceBuilder(
-        tokenizer,
-        query_template=preset.query_template,
-        doc_template=preset.doc_template,
-        instruction_format=preset.instruction_format,
-        max_tokens=limit,
-        append_eos=preset.append_eos,
-        pool_special_tokens=preset.pool_special_tokens,
-        long_policy=spec.long_policy,
-    )
+    if vectors.dim is not None and hidden and vectors.dim >= hidden:
+        raise EncoderError(f"dim={vectors.dim} is not smaller than {path}'s hidden size {hidden}")
+    builder = _builder(preset, tokenizer, limit, spec)
     env_budget = os.environ.get("DIFFSEARCH_BATCH_TOKENS")
     budget = spec.batch_tokens or (
         int(env_budget) if env_budget else (65536 if dev.startswith("cuda") else CPU_BATCH_TOKENS)
     )
+    separator = None
+    if preset.late_separator is not None:
+        separator = int(tokenizer.convert_tokens_to_ids(preset.late_separator))
     return TransformerEncoder(
         name=preset.name,
         family=preset.family,
@@ -342,4 +366,8 @@ def _build(
         default_instruction=preset.default_instruction,
         padding_side=preset.padding_side,
         batch_tokens=budget,
+        vector_format=vectors,
+        pool_template=spec.pool_template,
+        late_separator=separator,
+        default_chunking=preset.default_chunking,
     )

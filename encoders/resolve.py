@@ -11,18 +11,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from encoders.errors import EncoderError, UnknownEncoderError
-from encoders.presets import PRESETS, Preset
+from encoders.naming import join_name
+from encoders.presets import POOLINGS, PRESETS, QUANTIZATIONS, Preset
 from encoders.spec import EncoderSpec
 from encoders.trained import CARD_FILE, TrainedSetup, has_card, trained_setup
+from encoders.vectors import VectorFormat, check_vector_format
 from encoders.weights import adapter_env_var_for
 
 # Overrides a spec may apply to its preset, in the order they are spelled in a name.
 OVERRIDES = ("attention", "pooling", "max_tokens")
+# pplx-embed's config.json model type (its own code; the weights fit transformers' Qwen3).
+PPLX_MODEL_TYPE = "bidirectional_pplx_qwen3"
 
 _ENCODER_MODEL_TYPES = {
     "bert",
@@ -49,6 +53,8 @@ def detect_arch(raw: dict[str, Any]) -> str:
         return "dream"
     if model_type == "llada":
         return "llada"
+    if model_type == PPLX_MODEL_TYPE:
+        return "pplx"
     return "auto"
 
 
@@ -63,7 +69,16 @@ def preset_for_folder(path: Path, name: str | None = None, model_id: str | None 
     raw = read_config(path)
     arch = detect_arch(raw)
     model_type = str(raw.get("model_type", "")).lower()
-    if arch in ("dream", "llada"):
+    extra: dict[str, Any] = {}
+    if arch == "pplx":
+        bidirectional = raw.get("use_bidirectional_attention", True) is not False
+        family, pooling, eos = "diffusion", "mean", False
+        attention = "bidirectional" if bidirectional else "causal"
+        hidden = int(raw.get("hidden_size") or 0)
+        extra = {"quantizations": QUANTIZATIONS, "pool_special_tokens": True}
+        if hidden >= 128:
+            extra["matryoshka"] = (128, hidden)
+    elif arch in ("dream", "llada"):
         family, attention, pooling, eos = "diffusion", "bidirectional", "mean", False
     elif model_type in _ENCODER_MODEL_TYPES:
         family, attention, pooling, eos = "encoder", "bidirectional", "mean", False
@@ -81,7 +96,7 @@ def preset_for_folder(path: Path, name: str | None = None, model_id: str | None 
         dim=dim,
         max_tokens=min(positions, 8192),
         append_eos=eos,
-        pool_special_tokens=family == "encoder",
+        **{"pool_special_tokens": family == "encoder", **extra},
         description=f"local folder {path}",
     )
 
@@ -101,6 +116,7 @@ class Resolved:
         trained: For a ``diffsearch train`` output folder given as the model or, under a new
             name, as ``adapter``: what the card says (``base`` is then the card's base preset
             under the trained encoder's name).
+        vectors: Matryoshka truncation and quantization of the pooled vectors.
     """
 
     spec: EncoderSpec
@@ -108,6 +124,7 @@ class Resolved:
     preset: Preset
     folder: Path | None
     trained: TrainedSetup | None = None
+    vectors: VectorFormat = field(default_factory=VectorFormat)
 
     @property
     def name(self) -> str:
@@ -156,14 +173,43 @@ def resolve(spec: EncoderSpec) -> Resolved:
         base = preset_for_folder(folder, name=spec.base_name, model_id=spec.model)
     requested = {k: getattr(spec, k) for k in OVERRIDES}
     changed = {k: v for k, v in requested.items() if v is not None and v != getattr(base, k)}
-    canonical = spec.replace(
-        **{k: None for k, v in requested.items() if v is not None and k not in changed}
+    noop = {k: None for k, v in requested.items() if v is not None and k not in changed}
+    if base.matryoshka and spec.dim == base.matryoshka[1]:
+        noop["dim"] = None  # the full vector is no truncation
+    canonical = spec.replace(**noop) if noop else spec
+    preset, vectors = _apply_settings(base, canonical, changed)
+    return Resolved(canonical, base, preset, folder, trained=trained, vectors=vectors)
+
+
+def _apply_settings(
+    base: Preset, spec: EncoderSpec, changed: dict[str, Any]
+) -> tuple[Preset, VectorFormat]:
+    """``base`` with the spec's overrides, renamed by them; refuses what it cannot take.
+
+    Raises:
+        EncoderError: A setting this encoder cannot take; the message lists the allowed values.
+    """
+    pooling = changed.get("pooling", base.pooling)
+    if pooling == "mask" and base.mask_slot is None:
+        allowed = ", ".join(p for p in POOLINGS if p != "mask")
+        raise EncoderError(
+            f"encoder {base.name!r} cannot take pooling 'mask': it has no [MASK] retrieval "
+            f"prompt (that is DiffRetriever's pooling). Allowed: {allowed}"
+        )
+    if spec.pool_template and pooling != "mean":
+        raise EncoderError(
+            f"pool_template averages the template tokens into a mean-pooled vector; encoder "
+            f"{base.name!r} pools {pooling!r}. Allowed: pool_template with pooling 'mean' only"
+        )
+    vectors = check_vector_format(
+        base.name, spec.dim, spec.quantize, base.matryoshka, base.quantizations
     )
-    preset = base
-    if changed:
-        suffix = "".join(f"+{v}" for v in changed.values())
-        preset = dataclasses.replace(base, name=base.name + suffix, **changed)
-    return Resolved(canonical, base, preset, folder, trained)
+    named = {**changed, "dim": vectors.dim, "quantize": vectors.quantize,
+             "pool_template": spec.pool_template}  # fmt: skip
+    name = join_name(base.name, named)
+    if name == base.name and not changed:
+        return base, vectors
+    return dataclasses.replace(base, name=name, **changed), vectors
 
 
 def _named_adapter(spec: EncoderSpec) -> str | None:

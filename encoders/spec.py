@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders.errors import EncoderError
-from encoders.presets import ATTENTIONS, LONG_POLICIES, POOLINGS, PRESETS
+from encoders.presets import ATTENTIONS, LONG_POLICIES, POOLINGS, PRESETS, QUANTIZATIONS
 
 VECTORS, LOCATION, RUNTIME = "vectors", "location", "runtime"
 
@@ -83,6 +83,16 @@ class EncoderSpec:
         batch_tokens: Padded tokens per forward pass (default: ``DIFFSEARCH_BATCH_TOKENS``,
             else 4096 on CPU, 65536 on CUDA).
         trust_remote_code: Allow a folder's own modelling code (off unless asked for).
+        dim: Matryoshka truncation: keep the first ``dim`` coordinates, then renormalise (only
+            for models trained for it; see ``diffsearch encoders``).
+        quantize: ``int8`` (``clamp(round(tanh(x) * 127))``) or ``binary`` (sign), pplx-embed's
+            rules, for models trained for them.
+        pool_template: Mean pooling also averages template and instruction tokens, as
+            DiffEmbed's training code does (for adapters trained with it).
+
+    ``model`` may carry settings as name suffixes (``"pplx-embed-0.6b+dim256+int8"``,
+    ``"minilm+causal"``, see :mod:`encoders.naming`): they fill the fields above, so an encoder
+    name is a spec too.
     """
 
     model: str
@@ -97,6 +107,9 @@ class EncoderSpec:
     dtype: str | None = runtime()
     batch_tokens: int | None = runtime()
     trust_remote_code: bool = runtime(False)
+    dim: int | None = None
+    quantize: str | None = None
+    pool_template: bool = False
 
     def __post_init__(self) -> None:
         model = os.fspath(self.model) if isinstance(self.model, os.PathLike) else self.model
@@ -104,6 +117,10 @@ class EncoderSpec:
             raise EncoderError(f"an encoder needs a preset name or a model folder, not {model!r}")
         if model not in PRESETS and Path(model).expanduser().is_dir():
             model = str(Path(model).expanduser().resolve())
+        elif model not in PRESETS and "+" in model:
+            model = self._settings_from_name(model)
+            if model not in PRESETS and Path(model).expanduser().is_dir():
+                model = str(Path(model).expanduser().resolve())
         object.__setattr__(self, "model", model)
         object.__setattr__(self, "weights", _folder(self.weights))
         object.__setattr__(self, "adapter", _folder(self.adapter))
@@ -114,6 +131,24 @@ class EncoderSpec:
             raise EncoderError("max_tokens must be at least 8")
         if self.batch_tokens is not None and self.batch_tokens < 1:
             raise EncoderError("batch_tokens must be at least 1")
+        _check_choice("quantize", self.quantize, QUANTIZATIONS)
+        if self.dim is not None and (not isinstance(self.dim, int) or self.dim < 1):
+            raise EncoderError(f"dim must be a positive number of dimensions, not {self.dim!r}")
+        object.__setattr__(self, "pool_template", bool(self.pool_template))
+
+    def _settings_from_name(self, name: str) -> str:
+        """Fill the fields a name's suffixes carry; returns the name without them."""
+        from encoders.naming import split_name
+
+        base, named = split_name(name)
+        for key, value in named.items():
+            mine = getattr(self, key)
+            if mine not in (None, False) and mine != value:
+                raise EncoderError(
+                    f"{key}={mine!r} contradicts the encoder name {name!r} (+{value})"
+                )
+            object.__setattr__(self, key, value)
+        return base
 
     # -- serialisation ------------------------------------------------------------------------
 

@@ -119,11 +119,36 @@ def require_weights(preset: Preset, weights: str | os.PathLike[str] | None = Non
     )
 
 
+def _is_adapter_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "adapter_config.json").is_file()
+
+
+def _published_adapter(adapter_id: str) -> Path | None:
+    """A preset's published adapter under ``$DIFFSEARCH_MODELS_DIR`` or in the HF cache."""
+    models_dir = os.environ.get("DIFFSEARCH_MODELS_DIR")
+    if models_dir:
+        for sub in (adapter_id, adapter_id.split("/")[-1]):
+            path = Path(models_dir).expanduser() / sub
+            if _is_adapter_dir(path):
+                return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(adapter_id, local_files_only=True))
+    except Exception:  # any failure means "not cached"
+        return None
+    return path if _is_adapter_dir(path) else None
+
+
 def find_adapter(preset: Preset, adapter: str | os.PathLike[str] | None) -> Path | None:
-    """Return the LoRA adapter folder for ``preset`` from the argument or its env variable."""
+    """Return the LoRA adapter folder for ``preset``.
+
+    Looked for in the argument, then ``DIFFSEARCH_ADAPTER_<NAME>``, then (for presets with a
+    published adapter) ``$DIFFSEARCH_MODELS_DIR/<adapter id>`` and the Hugging Face cache.
+    """
     value = adapter if adapter is not None else os.environ.get(adapter_env_var_for(preset.name))
     if not value:
-        return None
+        return _published_adapter(preset.adapter_id) if preset.adapter_id else None
     path = Path(value).expanduser()
     if not (path / "adapter_config.json").is_file():
         raise WeightsNotFoundError(

@@ -36,6 +36,9 @@ from ingest.parse import ParsedDocument
 TokenSpans = Callable[[str], list[tuple[int, int]]]
 ChunkMode = Literal["whole", "tokens", "title"]
 CHUNK_MODES: tuple[str, ...] = ("whole", "tokens", "title")
+#: An index's chunking: a chunker mode, or ``late`` (the chunks of ``tokens``, embedded in one
+#: pass over their document: ``ingest.late``). The one list the CLI, the plan and eval use.
+CHUNKINGS: tuple[str, ...] = (*CHUNK_MODES, "late")
 
 _WORD_RE = re.compile(r"\S+")
 

@@ -15,6 +15,10 @@ picklable, JSON-able), so an implementation may build its encoders anywhere:
 * A distributed one (Ray actors, one encoder replica per GPU) keeps several calls in flight,
   pulling more from the iterator as replicas free up, and yields results in completion order;
   ``Embedded.worker`` names the replica, for per-replica throughput.
+
+Late chunking (``--chunking late``) sends :class:`SpanCall` s instead: whole documents with
+their chunks' character spans, answered by the encoder's ``encode_spans`` (one pass over each
+document, a vector per span). An embedder handles both kinds (:data:`AnyCall`).
 """
 
 from __future__ import annotations
@@ -46,13 +50,59 @@ class EmbedCall:
 
 
 @dataclass(frozen=True)
+class SpanCall:
+    """One ``encode_spans`` call (late chunking): documents, and the chunks to pool in each.
+
+    Attributes:
+        key: The caller's tag, handed back with the result.
+        encoder: The encoder's name in the run (a mean-pooled encoder).
+        texts: Whole document texts, non-empty strings.
+        spans: Per document, its chunks' ``(start, end)`` character ranges, in chunk order.
+
+    The result's ``vectors`` has one row per span, documents in order: ``sum(len(s) for s in
+    spans)`` rows.
+    """
+
+    key: Hashable
+    encoder: str
+    texts: tuple[str, ...]
+    spans: tuple[tuple[tuple[int, int], ...], ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(len(s) for s in self.spans)
+
+
+#: What an embedder is fed: chunk texts, or (late chunking) documents with chunk spans.
+AnyCall = EmbedCall | SpanCall
+
+
+def call_rows(call: AnyCall) -> int:
+    """How many vectors a call's result holds."""
+    return call.rows if isinstance(call, SpanCall) else len(call.texts)
+
+
+def run_call(encoder: Any, call: AnyCall) -> np.ndarray:
+    """Run one call on a loaded encoder: ``(call_rows(call), dim)`` float32 unit rows.
+
+    The one place that maps a call to the encoder API, for any embedder implementation.
+    """
+    if isinstance(call, SpanCall):
+        parts = encoder.encode_spans(list(call.texts), [list(s) for s in call.spans])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    vectors: np.ndarray = encoder.encode_documents(list(call.texts))
+    return vectors
+
+
+@dataclass(frozen=True)
 class Embedded:
     """The result of one call.
 
     Attributes:
         key: The call's key.
         encoder: The call's encoder name.
-        vectors: (len(texts), dim) float32, L2-normalised rows, in the call's text order.
+        vectors: (len(texts), dim) float32, L2-normalised rows, in the call's text order (for a
+            :class:`SpanCall`: one row per span, in order).
         seconds: Time the encoder spent on the call.
         worker: Which replica ran it (``"local"`` in this process).
     """
@@ -81,8 +131,9 @@ class Embedder(Protocol):
         """The encoder's ``token_offsets``: token-window chunking runs in the driver."""
         ...
 
-    def embed(self, calls: Iterable[EmbedCall]) -> Iterator[Embedded]:
-        """Embed every call; yield exactly one result per call, in any order.
+    def embed(self, calls: Iterable[AnyCall]) -> Iterator[Embedded]:
+        """Embed every call (:class:`EmbedCall` or :class:`SpanCall`, see :func:`run_call`);
+        yield exactly one result per call, in any order.
 
         ``calls`` is lazy: pull from it only as capacity frees up. An exception (a replica that
         died for good, a cluster gone) propagates: the run stops, and the next run redoes every
@@ -134,11 +185,11 @@ class LocalEmbedder:
         spans: Callable[[str], list[tuple[int, int]]] = self.encoder(name).token_offsets
         return spans
 
-    def embed(self, calls: Iterable[EmbedCall]) -> Iterator[Embedded]:
+    def embed(self, calls: Iterable[AnyCall]) -> Iterator[Embedded]:
         for call in calls:
             encoder = self.encoder(call.encoder)
             t = time.perf_counter()
-            vectors = encoder.encode_documents(list(call.texts))
+            vectors = run_call(encoder, call)
             yield Embedded(call.key, call.encoder, vectors, time.perf_counter() - t)
 
     def close(self) -> None:

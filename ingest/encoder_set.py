@@ -80,6 +80,29 @@ class EncoderSet:
             return name, self.paths.apply(spec.replace(long_policy=policy), name)
         return encoder_name(enc), enc
 
+    def preset(self, name: str) -> Any:
+        """The encoder's preset with its settings applied (``encoders.resolve``), not loaded;
+        a loaded encoder given without a spec answers for itself (its ``pooling``,
+        ``default_chunking``).
+
+        Raises:
+            EncoderLoadError: The spec names no encoder, or settings it cannot take.
+        """
+        from encoders import EncoderError
+        from encoders.resolve import resolve
+
+        spec = self.specs.get(name)
+        if spec is None:
+            return self.objects[name]
+        try:
+            return resolve(spec).preset
+        except EncoderError as exc:
+            raise EncoderLoadError(f"cannot load encoder {name!r}: {exc}") from None
+
+    def pooling(self, name: str) -> str:
+        """How the encoder pools (``mean``, ``last``, ``cls``, ``mask``), without loading it."""
+        return str(self.preset(name).pooling)
+
     def check(self, name: str, info: Mapping[str, Any]) -> None:
         """Refuse an encoder that would write other vectors than the index holds under ``name``.
 

@@ -28,9 +28,16 @@ from typing import Any, cast
 import numpy as np
 
 from ingest.chunk import chunk_document
-from ingest.embed import EmbedCall, Embedder, EmbedderFactory, LocalEmbedder
+from ingest.embed import AnyCall, EmbedCall, Embedder, EmbedderFactory, LocalEmbedder, SpanCall
 from ingest.encoder_set import EncoderSet
 from ingest.errors import ChunkingMismatchError, IngestError, IngestFailedError
+from ingest.late import (
+    chunker_mode,
+    default_chunking,
+    refuse_pooled_positions,
+    spans_of,
+    text_from_chunks,
+)
 from ingest.load import SkippedFile, discover
 from ingest.parse import ParsedDocument
 from ingest.plan import Job, after_hash, chunking_settings, describe_chunking, plan_run
@@ -75,9 +82,11 @@ def ingest_folder(
             from their recorded specs); a new one is added by embedding the stored chunks,
             without re-parsing.
         store: Where to write (``search.store.Store``).
-        chunking: ``whole``, ``tokens`` or ``title``; must match an existing index's. None
-            (also for the next three): the index's setting, else ``tokens``, 256 tokens,
-            overlap 32, ``truncate``.
+        chunking: ``whole``, ``tokens``, ``title`` or ``late`` (the chunks of ``tokens``, each
+            embedded in one pass over its document: ``ingest.late``; mean-pooled encoders
+            only); must match an existing index's. None (also for the next three): the index's
+            setting, else ``tokens`` (``late`` for a new index of pplx-embed-context-*
+            encoders only), 256 tokens, overlap 32, ``truncate``.
         chunk_tokens: Window size for ``tokens`` (and the cap for ``title`` sections).
         overlap: Tokens shared by consecutive windows.
         long_policy: ``truncate`` or ``windows`` for inputs over an encoder's limit; must match
@@ -200,20 +209,28 @@ class _Run:
         self.store, self.index, self.filetype = store, index, "txt"
         record = store.index_record(index)
         recorded: dict[str, dict[str, Any]] = dict(record["encoders"]) if record else {}
+        if s.long_policy is not None and s.long_policy not in LONG_POLICIES:
+            raise IngestError(
+                f"unknown long-input policy {s.long_policy!r}; use truncate or windows"
+            )
+        self.encoders = EncoderSet(encoders, recorded, s.long_policy, s.dtype, s.model_paths)
+        default_mode = s.default_mode
+        if record is None and s.chunking is None and self.encoders.names:
+            presets = [self.encoders.preset(n) for n in self.encoders.names]
+            default_mode = default_chunking(presets, s.default_mode)
         self.chunking = chunking_settings(
             index,
             record,
             s.chunking,
             s.chunk_tokens,
             s.overlap,
-            s.default_mode,
+            default_mode,
             bool(encoders or recorded),
         )
-        if s.long_policy is not None and s.long_policy not in LONG_POLICIES:
-            raise IngestError(
-                f"unknown long-input policy {s.long_policy!r}; use truncate or windows"
-            )
-        self.encoders = EncoderSet(encoders, recorded, s.long_policy, s.dtype, s.model_paths)
+        self.late = self.chunking["mode"] == "late"
+        if self.late:  # before any model is loaded or file parsed
+            refuse_pooled_positions(self.encoders.names, self.encoders.pooling)
+        self._texts: dict[str, str] = {}  # late chunking: texts of the documents in flight
         if self.chunking["tokenizer"] is None and self.chunking["mode"] != "whole":
             self.chunking["tokenizer"] = self.encoders.names[0]
         if record is not None and dict(record["chunking"]) != self.chunking:
@@ -306,7 +323,7 @@ class _Run:
         t = time.perf_counter()
         try:
             chunks = [c for c in chunk_document(
-                doc, self.chunking["mode"], chunk_tokens=self.chunking["chunk_tokens"] or 256,
+                doc, cast(Any, chunker_mode(self.chunking["mode"])), chunk_tokens=self.chunking["chunk_tokens"] or 256,
                 overlap=self.chunking["overlap"] or 0, token_spans=spans) if c.text.strip()]  # fmt: skip
         except Exception as exc:
             self.report.fail(job.doc_id, f"chunking failed: {type(exc).__name__}: {exc}")
@@ -329,6 +346,8 @@ class _Run:
             self.report.updated += 1
         else:
             self.report.new += 1
+        if self.late:
+            self._texts[job.doc_id] = doc.text
         return DocumentWrite(job.doc_id, manifest, payloads, {}, True)
 
     def _extended(self, jobs: list[Job]) -> Iterator[tuple[DocumentWrite, list[str]]]:
@@ -382,28 +401,53 @@ class _Run:
         if batch:
             yield _Batch(batch)
 
-    def _calls(self, batches: Iterable[_Batch], pending: dict[int, _Batch]) -> Iterator[EmbedCall]:
+    def _calls(self, batches: Iterable[_Batch], pending: dict[int, _Batch]) -> Iterator[AnyCall]:
         """Each batch's calls: per encoder, its documents' chunk texts in slices of
-        EMBED_CALL_CHUNKS. A batch is registered in ``pending`` before its first call leaves."""
+        EMBED_CALL_CHUNKS (late chunking: whole documents with their chunk spans, a document
+        never split). A batch is registered in ``pending`` before its first call leaves."""
         for batch in batches:
             self._batch_no += 1
             no = self._batch_no
-            calls: list[EmbedCall] = []
+            calls: list[AnyCall] = []
             for name in dict.fromkeys(e for _, encs in batch.docs for e in encs):
                 self._ready(name)  # loaded and checked against the index before any call
-                texts = [c["text"] for d, encs in batch.docs if name in encs for c in d.chunks]
+                docs = [d for d, encs in batch.docs if name in encs]
+                if self.late:
+                    calls += self._span_calls(no, name, docs)
+                    continue
+                texts = [c["text"] for d in docs for c in d.chunks]
                 for at in range(0, len(texts), EMBED_CALL_CHUNKS):
                     calls.append(
                         EmbedCall((no, name, at), name, tuple(texts[at : at + EMBED_CALL_CHUNKS]))
                     )
+            rows = sum(c.rows if isinstance(c, SpanCall) else len(c.texts) for c in calls)
             # Progress counts chunk embeddings: each chunk once per encoder that embeds it.
-            self.progress.grow("embed", sum(len(c.texts) for c in calls))
+            self.progress.grow("embed", rows)
             batch.calls_left = len(calls)
             if not calls:
                 self._finish(batch)
                 continue
             pending[no] = batch
             yield from calls
+
+    def _span_calls(self, no: int, name: str, docs: list[DocumentWrite]) -> list[AnyCall]:
+        """Late chunking: documents in calls of about EMBED_CALL_CHUNKS chunks, keyed by the
+        row of their first chunk (so ``_finish`` reassembles them like chunk-text calls)."""
+        calls: list[AnyCall] = []
+        group: list[DocumentWrite] = []
+        at = rows = 0
+        for d in [*docs, None]:
+            if group and (d is None or rows + len(d.chunks) > EMBED_CALL_CHUNKS):
+                texts = tuple(
+                    self._texts.get(g.doc_id) or text_from_chunks(g.chunks) for g in group
+                )
+                spans = tuple(spans_of(g.chunks) for g in group)
+                calls.append(SpanCall((no, name, at), name, texts, spans))
+                at, group, rows = at + rows, [], 0
+            if d is not None:
+                group.append(d)
+                rows += len(d.chunks)
+        return calls
 
     def _embed_and_write(self, batches: Iterable[_Batch]) -> None:
         pending: dict[int, _Batch] = {}
@@ -435,6 +479,8 @@ class _Run:
                     row += len(d.chunks)
         docs = [DocumentWrite(d.doc_id, d.manifest, d.chunks, vectors.get(d.doc_id, {}), d.replace)
                 for d, _ in batch.docs]  # fmt: skip
+        for d in docs:
+            self._texts.pop(d.doc_id, None)
         self._write(docs)
         self.report.chunks += sum(len(d.chunks) for d, _ in batch.docs)
 

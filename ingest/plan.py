@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ingest.chunk import CHUNK_MODES
+from ingest.chunk import CHUNKINGS
 from ingest.errors import IngestError
 from ingest.report import Record
 from ingest.schema import is_complete, missing_encoders, with_stat
@@ -163,6 +163,9 @@ def chunking_settings(
 ) -> dict[str, Any]:  # fmt: skip
     """The run's chunking settings: the flags, else the index's, else the defaults.
 
+    ``default_mode`` is the caller's default for a new index (``late`` when all of a new
+    index's encoders are contextual ones, see ``ingest.late.default_chunking``).
+
     ``tokenizer`` is the index's (None for a new index: the run's first encoder, picked once
     the encoders are named).
 
@@ -171,12 +174,13 @@ def chunking_settings(
     """
     have = dict(record["chunking"]) if record else {}
     mode = chunking or have.get("mode") or default_mode
+    windows = mode in ("tokens", "late")
     size = chunk_tokens or have.get("chunk_tokens") or 256
     over = overlap if overlap is not None else have.get("overlap")
     over = 32 if over is None else over
-    if mode not in CHUNK_MODES:
-        raise IngestError(f"unknown chunking {mode!r}; use one of {', '.join(CHUNK_MODES)}")
-    if mode == "tokens" and not (0 <= over < size):
+    if mode not in CHUNKINGS:
+        raise IngestError(f"unknown chunking {mode!r}; use one of {', '.join(CHUNKINGS)}")
+    if windows and not (0 <= over < size):
         raise IngestError(f"need 0 <= overlap < chunk tokens (got {over} and {size})")
     if not has_encoders:
         raise IngestError(
@@ -185,7 +189,7 @@ def chunking_settings(
     return {
         "mode": mode,
         "chunk_tokens": size if mode != "whole" else None,
-        "overlap": over if mode == "tokens" else None,
+        "overlap": over if windows else None,
         "tokenizer": have.get("tokenizer"),
     }
 

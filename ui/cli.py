@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     user_errors = user_error_types()
     try:
+        from ui.options import apply_vector_args
+
+        apply_vector_args(args)  # --dim/--quantize/--pool-template: into each -e's name
         with sigterm_as_interrupt():  # SIGTERM unwinds like Ctrl-C (ui/interrupts.py)
             return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as ui.interrupts.Terminated

@@ -76,6 +76,55 @@ def model_paths(args: argparse.Namespace) -> Any:
     )
 
 
+def add_vector_args(parser: argparse.ArgumentParser) -> None:
+    """``--dim N``, ``--quantize int8|binary``, ``--pool-template``: settings of every ``-e``.
+
+    They rename each ``-e`` to the encoder that carries them (``pplx-embed-0.6b+dim256+int8``),
+    which is also the per-encoder form (``-e pplx-embed-0.6b+dim256 -e qwen3-embedding``).
+    """
+    from encoders.presets import QUANTIZATIONS
+
+    group = parser.add_argument_group(
+        "vector settings, for models trained for them (per encoder: -e NAME+dimN+int8)"
+    )
+    group.add_argument(
+        "--dim",
+        type=int,
+        metavar="N",
+        help="Matryoshka: keep the first N dimensions (pplx-embed-*: 128 up, qwen3-embedding*: "
+        "32 up, to their size)",
+    )
+    group.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="quantized vectors as pplx-embed-* were trained for: int8 = round(tanh(x)*127), "
+        "binary = sign",
+    )
+    group.add_argument(
+        "--pool-template",
+        action="store_true",
+        help="mean pooling also averages template and instruction tokens (DiffEmbed's own "
+        "training code does; use it for adapters trained with that code)",
+    )
+
+
+def apply_vector_args(args: argparse.Namespace) -> None:
+    """Rewrite ``args.encoders`` / ``args.encoder`` into names that carry the vector flags."""
+    from encoders.naming import canonical_name
+
+    settings = {
+        "dim": getattr(args, "dim", None),
+        "quantize": getattr(args, "quantize", None),
+        "pool_template": getattr(args, "pool_template", False),
+    }
+    if not any(v for v in settings.values()):
+        return
+    if getattr(args, "encoders", None):
+        args.encoders = [canonical_name(name, **settings) for name in args.encoders]
+    if isinstance(getattr(args, "encoder", None), str):
+        args.encoder = canonical_name(args.encoder, **settings)
+
+
 def open_store_from_args(args: argparse.Namespace) -> Any:
     """Open the store the flags (or environment) point at."""
     from search.store import open_store

@@ -185,8 +185,11 @@ def markdown_report(result: DatasetResult) -> str:
             f"(chunking `{s.get('chunking')}`, {ranked}), top {s.get('k', 100)} per query."
         )
     else:
+        size = (
+            f" ({s['chunk_tokens']} tokens, overlap {s['overlap']})" if "chunk_tokens" in s else ""
+        )
         setup = (
-            f"chunking `{s.get('chunking', 'whole')}`, long inputs "
+            f"chunking `{s.get('chunking', 'whole')}`{size}, long inputs "
             f"`{s.get('long_policy', 'truncate')}`, top {s.get('k', 100)} per query, "
             f"index `{s.get('index', '')}`."
         )

@@ -1,7 +1,7 @@
 """Evaluation runs through the same ingest and search code as user documents.
 
-A dataset's corpus becomes an index (``eval-<dataset>-<chunking>``; ``-windows`` is appended
-under the windows long-input policy) written by :func:`ingest.pipeline.ingest_records`, which
+A dataset's corpus becomes an index (``eval-<dataset>-<chunking>``, plus the chunk size when
+it is not the default; ``-windows`` is appended under the windows long-input policy) written by :func:`ingest.pipeline.ingest_records`, which
 skips documents whose content is unchanged, so a second run only embeds the queries. Queries go
 through :meth:`search.service.SearchService.search_many` (one batched query-embedding call per
 encoder), the hits are scored with :mod:`search.evaluation.metrics`, and every other encoder is
@@ -46,8 +46,11 @@ class EvalOptions:
 
     Attributes:
         encoders: Encoder names; the first is the baseline of every comparison.
-        chunking: ``whole`` (one vector per document) or ``tokens`` (token windows, the best
-            chunk scores the document).
+        chunking: ``whole`` (one vector per document), ``tokens`` (token windows, the best
+            chunk scores the document) or ``late`` (the same windows, late-chunked: embedded in
+            one pass over their document).
+        chunk_tokens: Tokens per chunk (``tokens`` and ``late``).
+        overlap: Tokens shared by consecutive chunks.
         long_policy: ``truncate`` or ``windows`` for documents longer than the encoder's input.
         k: Documents retrieved per query (100: enough for Recall@100 and MAP@100).
         metrics: Metric names (see :func:`search.evaluation.metrics.parse_metric`).
@@ -63,6 +66,8 @@ class EvalOptions:
     encoders: list[str]
     chunking: str = "whole"
     long_policy: str = "truncate"
+    chunk_tokens: int = 256
+    overlap: int = 32
     k: int = 100
     metrics: Sequence[str] = DEFAULT_METRICS
     instruction: str | None = None
@@ -78,8 +83,14 @@ class EvalOptions:
             raise SearchError("give at least one encoder (-e NAME)")
         if len(set(self.encoders)) != len(self.encoders):
             raise SearchError("each encoder may be given once")
-        if self.chunking not in ("whole", "tokens"):
-            raise SearchError(f"chunking must be 'whole' or 'tokens', not {self.chunking!r}")
+        if self.chunking not in ("whole", "tokens", "late"):
+            raise SearchError(
+                f"chunking must be 'whole', 'tokens' or 'late', not {self.chunking!r}"
+            )
+        if self.chunking != "whole" and not 0 <= self.overlap < self.chunk_tokens:
+            raise SearchError(
+                f"need 0 <= overlap < chunk tokens (got {self.overlap} and {self.chunk_tokens})"
+            )
         if self.long_policy not in ("truncate", "windows"):
             raise SearchError(
                 f"long policy must be 'truncate' or 'windows', not {self.long_policy!r}"
@@ -88,11 +99,16 @@ class EvalOptions:
             raise SearchError("k must be at least 1")
 
     def index_name(self, dataset: str) -> str:
-        """``eval-<dataset>-<chunking>[-windows]``, cut to Qdrant-safe characters."""
+        """``eval-<dataset>-<chunking>[-<N>o<overlap>][-windows]``, Qdrant-safe characters.
+
+        The chunk size is in the name unless it is the default (256 tokens, overlap 32).
+        """
         safe = (
             "".join(c if c.isalnum() or c in "-_." else "-" for c in dataset).strip("-.") or "data"
         )
         name = f"{self.index_prefix}-{safe}-{self.chunking}"
+        if self.chunking != "whole" and (self.chunk_tokens, self.overlap) != (256, 32):
+            name += f"-{self.chunk_tokens}o{self.overlap}"
         if self.long_policy != "truncate":
             name += f"-{self.long_policy}"
         return name[:64]
@@ -143,6 +159,8 @@ class Evaluator:
             encoders=[encoder],
             store=self.store,
             chunking=self.options.chunking,
+            chunk_tokens=self.options.chunk_tokens if self.options.chunking != "whole" else None,
+            overlap=self.options.overlap if self.options.chunking != "whole" else None,
             long_policy=self.options.long_policy,
             bars=self.progress,
             model_paths=self.options.model_paths,
@@ -207,7 +225,11 @@ class Evaluator:
             results.append(
                 self._score(dataset, index, name, self.encoder(name).name, level, metrics, ing, t0)
             )
-        settings = {"index": index, "chunking": opts.chunking, "long_policy": opts.long_policy}
+        settings: dict[str, Any] = {
+            "index": index, "chunking": opts.chunking, "long_policy": opts.long_policy,
+        }  # fmt: skip
+        if opts.chunking != "whole":
+            settings.update(chunk_tokens=opts.chunk_tokens, overlap=opts.overlap)
         return self._result(dataset, len(dataset.corpus), results, metrics, settings)
 
     def evaluate_index(

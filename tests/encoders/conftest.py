@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import torch
 
+from tests.encoders.tiny_formats import perturb as _perturb
+
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|mask|>"]
 
 CORPUS = [
@@ -32,22 +34,6 @@ CORPUS = [
     "Retrieve scientific abstracts that support or refute a claim about proteins.",
     "Padding on the left or on the right must not change an embedding.",
 ] * 4
-
-
-def _perturb(module: torch.nn.Module, seed: int) -> None:
-    """Give every parameter distinctive random values (norm weights included).
-
-    Random init leaves RMSNorm weights at exactly 1; a loader that silently skipped them
-    would go unnoticed. After this, every tensor differs from any init value.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            noise = torch.randn(param.shape, generator=gen) * 0.2
-            if name.endswith("norm.weight") or "LayerNorm.weight" in name:
-                param.copy_(1.0 + noise)
-            else:
-                param.copy_(noise)
 
 
 def _bpe_tokenizer() -> Any:
@@ -295,14 +281,13 @@ def llada_name(native: str) -> str:
     return f"model.transformer.blocks.{layer}.{_TO_LLADA[module]}.{param}"
 
 
-@pytest.fixture(scope="session")
-def tiny_llada(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> TinyCheckpoint:
+def write_llada(folder: Path, tokenizer: Any, seed: int = 5) -> TinyCheckpoint:
     """A tiny checkpoint in LLaDA's format; ``reference`` is the equivalent LlamaModel."""
     from safetensors.torch import save_file
     from transformers import LlamaConfig, LlamaModel
 
-    folder = tmp_path_factory.mktemp("tiny-llada")
-    vocab = len(bpe_tokenizer)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = len(tokenizer)
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=vocab,
@@ -319,7 +304,7 @@ def tiny_llada(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> 
         tie_word_embeddings=False,
     )
     model = LlamaModel(config)
-    _perturb(model, 5)
+    _perturb(model, seed)
     source = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     tensors = {llada_name(k): v for k, v in source.items()}
     tensors["model.transformer.ff_out.weight"] = torch.randn(vocab, 32)
@@ -348,16 +333,23 @@ def tiny_llada(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> 
         "max_sequence_length": 512,
         "rms_norm_eps": 1e-5,
         "rope": True,
+        "rope_full_precision": True,
         "rope_theta": 500_000.0,
         "weight_tying": False,
-        "mask_token_id": bpe_tokenizer.convert_tokens_to_ids("<|mask|>"),
-        "eos_token_id": bpe_tokenizer.eos_token_id,
-        "pad_token_id": bpe_tokenizer.pad_token_id,
+        "mask_token_id": tokenizer.convert_tokens_to_ids("<|mask|>"),
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
     }
     (folder / "config.json").write_text(json.dumps(raw, indent=2))
-    bpe_tokenizer.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     model.config.is_causal = False
     return TinyCheckpoint(path=folder, reference=model.eval(), source=source)
+
+
+@pytest.fixture(scope="session")
+def tiny_llada(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> TinyCheckpoint:
+    """A tiny checkpoint in LLaDA's format; ``reference`` is the equivalent LlamaModel."""
+    return write_llada(tmp_path_factory.mktemp("tiny-llada"), bpe_tokenizer)
 
 
 @pytest.fixture(scope="session")
@@ -373,3 +365,64 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.filterwarnings("ignore:.*has hidden size:UserWarning"))
+
+
+# -- checkpoints of trained embedders (tests/encoders/tiny_formats.py) -------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_pplx(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> TinyCheckpoint:
+    """pplx-embed's format (hidden 256, so Matryoshka prefixes of 128+ exist), no key prefix."""
+    from tests.encoders.tiny_formats import write_pplx
+
+    folder = tmp_path_factory.mktemp("tiny-pplx")
+    ref = write_pplx(folder, bpe_tokenizer, hidden=256, prefixed=False, seed=7)
+    return TinyCheckpoint(path=folder, reference=ref, source=dict(ref.state_dict()))
+
+
+@pytest.fixture(scope="session")
+def tiny_pplx_prefixed(
+    tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any
+) -> TinyCheckpoint:
+    """The same format with tensors under ``model.`` (as a causal-LM wrapper saves them)."""
+    from tests.encoders.tiny_formats import write_pplx
+
+    folder = tmp_path_factory.mktemp("tiny-pplx-prefixed")
+    ref = write_pplx(folder, bpe_tokenizer, hidden=64, prefixed=True, seed=8)
+    return TinyCheckpoint(path=folder, reference=ref, source=dict(ref.state_dict()))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_embedding(
+    tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any
+) -> TinyCheckpoint:
+    """Qwen3 weights with Qwen3-Embedding's tokenizer (which ends texts with <|endoftext|>)."""
+    from tests.encoders.tiny_formats import qwen3_embedding_tokenizer, write_qwen3
+
+    folder = tmp_path_factory.mktemp("tiny-qwen3-embedding")
+    tok = qwen3_embedding_tokenizer(bpe_tokenizer)
+    ref = write_qwen3(folder, tok, hidden=64, seed=9)
+    return TinyCheckpoint(path=folder, reference=ref, source=dict(ref.state_dict()))
+
+
+@pytest.fixture(scope="session")
+def tiny_dream_chat(tmp_path_factory: pytest.TempPathFactory, tiny_dream: Any) -> TinyCheckpoint:
+    """The tiny Dream checkpoint with a chat template in tokenizer_config.json, as Dream ships."""
+    from tests.encoders.tiny_formats import QWEN_CHAT
+
+    folder = tmp_path_factory.mktemp("tiny-dream-chat") / "dream"
+    shutil.copytree(tiny_dream.path, folder)
+    cfg_path = folder / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["chat_template"] = QWEN_CHAT
+    cfg_path.write_text(json.dumps(cfg))
+    return TinyCheckpoint(path=folder, reference=tiny_dream.reference, source=tiny_dream.source)
+
+
+@pytest.fixture(scope="session")
+def tiny_llada_chat(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> TinyCheckpoint:
+    """A tiny LLaDA checkpoint whose tokenizer has LLaDA's specials and Llama-3 chat template."""
+    from tests.encoders.tiny_formats import LLADA_SPECIALS, LLAMA3_CHAT, with_chat_template
+
+    tok = with_chat_template(bpe_tokenizer, LLAMA3_CHAT, LLADA_SPECIALS)
+    return write_llada(tmp_path_factory.mktemp("tiny-llada-chat"), tok, seed=10)

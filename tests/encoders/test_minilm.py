@@ -58,6 +58,9 @@ def test_preset_metadata(minilm: Any, minilm_path: Path) -> None:
             "weights": str(minilm_path),
             "adapter": None,
             "adapter_id": None,
+            "dim": None,
+            "quantize": None,
+            "pool_template": False,
         },
     }
     assert minilm.count_tokens(PARAGRAPH * 6) > 256

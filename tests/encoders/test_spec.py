@@ -58,7 +58,8 @@ def test_what_an_index_records_and_compares(tmp_path: Path) -> None:
     a = EncoderSpec("dream", weights=tmp_path / "a", device="cuda:1", batch_tokens=9000)
     b = EncoderSpec("dream", weights=tmp_path / "b", dtype="bfloat16")
     assert set(a.recorded()) == {"model", "attention", "pooling", "max_tokens", "long_policy",
-                                 "weights", "adapter", "adapter_id"}  # fmt: skip
+                                 "weights", "adapter", "adapter_id", "dim", "quantize",
+                                 "pool_template"}  # fmt: skip
     # Another weights folder, device or dtype writes the same vectors; an adapter does not.
     assert a.identity() == b.identity() and identity_diff(a.recorded(), b) == []
     lora = b.replace(adapter=tmp_path / "lora")
@@ -66,6 +67,11 @@ def test_what_an_index_records_and_compares(tmp_path: Path) -> None:
     assert identity_diff(a.recorded(), b.replace(long_policy="windows")) == [
         ("long_policy", "truncate", "windows")
     ]
+    # Vector settings (issue 10) are vectors fields: recorded and compared.
+    assert identity_diff(a.recorded(), b.replace(quantize="int8")) == [("quantize", None, "int8")]
+    # A spec recorded before they existed reads back with their defaults: the same identity.
+    old = {k: v for k, v in a.recorded().items() if k not in ("dim", "quantize", "pool_template")}
+    assert identity_diff(old, b) == []
 
 
 def test_adding_a_field_is_one_line() -> None:
@@ -88,6 +94,19 @@ def test_names_come_from_the_spec_without_loading(tmp_path: Path) -> None:
     assert encoder_name(EncoderSpec("minilm", attention="causal")) == "minilm+causal"
     assert encoder_name(EncoderSpec("minilm", attention="bidirectional")) == "minilm"
     assert encoder_name(EncoderSpec("minilm", pooling="cls", max_tokens=64)) == "minilm+cls+64"
+    # A name's suffixes are its settings: the per-encoder CLI form is a spec too.
+    named = EncoderSpec("pplx-embed-0.6b+dim256+int8")
+    assert (named.model, named.dim, named.quantize) == ("pplx-embed-0.6b", 256, "int8")
+    assert named == EncoderSpec("pplx-embed-0.6b", dim=256, quantize="int8")
+    assert encoder_name(named) == "pplx-embed-0.6b+dim256+int8"
+    assert encoder_name(EncoderSpec("pplx-embed-0.6b", dim=1024)) == "pplx-embed-0.6b"
+    assert EncoderSpec("minilm+causal").attention == "causal"
+    with pytest.raises(EncoderError, match="contradicts"):
+        EncoderSpec("minilm+causal", attention="bidirectional")
+    with pytest.raises(EncoderError, match="cannot take quantize='int8'"):
+        encoder_name(EncoderSpec("minilm", quantize="int8"))
+    with pytest.raises(EncoderError, match="takes dim from 128 to 1024"):
+        encoder_name(EncoderSpec("pplx-embed-0.6b", dim=64))
     with pytest.raises(UnknownEncoderError, match="unknown encoder 'nope'"):
         encoder_name(EncoderSpec("nope"))
     gone = EncoderSpec(str(tmp_path / "moved-away"))

@@ -56,3 +56,47 @@ def test_missing_weights_message_names_the_working_flag(capsys, tmp_path, monkey
                  "--weights", f"dream={bad}"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and str(bad) in err
+
+
+def test_vector_flags_rename_each_encoder():
+    """--dim/--quantize/--pool-template become each -e's name; the per-encoder form wins."""
+    from ui.cli import build_parser
+    from ui.options import apply_vector_args
+
+    args = build_parser().parse_args(
+        [
+            "ingest",
+            "docs",
+            "--index",
+            "x",
+            "-e",
+            "pplx-embed-0.6b",
+            "-e",
+            "qwen3-embedding+dim64",
+            "--dim",
+            "256",
+            "--quantize",
+            "int8",
+        ]
+    )
+    apply_vector_args(args)
+    assert args.encoders == ["pplx-embed-0.6b+dim256+int8", "qwen3-embedding+dim64+int8"]
+    args = build_parser().parse_args(
+        ["search", "q", "--index", "x", "-e", "pplx-embed-0.6b", "--dim", "1024"]
+    )
+    apply_vector_args(args)
+    assert args.encoder == "pplx-embed-0.6b"  # the full size is the plain encoder
+    args = build_parser().parse_args(["eval", "-e", "diffembed", "--pool-template"])
+    apply_vector_args(args)
+    assert args.encoders == ["diffembed+pool-template"]
+
+
+def test_a_setting_an_encoder_cannot_take_is_one_line(capsys, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Some text about diffusion language models.")
+    code = main(["ingest", str(docs), "--index", "x", "-e", "minilm", "--quantize", "int8",
+                 "--store", str(tmp_path / "s")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "cannot take quantize='int8'" in err and "pplx-embed-*: int8, binary" in err

@@ -16,6 +16,21 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _size(gb: float) -> str:
+    if not gb:
+        return "?"
+    return f"{gb * 1000:.0f} MB" if gb < 1 else f"{gb:.1f} GB"
+
+
+def _extras(row: Any) -> str:
+    extra = []
+    if row.quantize:
+        extra.append(f"--quantize {'/'.join(row.quantize)}")
+    if row.late_chunking == "default":
+        extra.append("late chunking by default")
+    return f" ({'; '.join(extra)})" if extra else ""
+
+
 def run(args: argparse.Namespace) -> int:
     from encoders import list_encoders
 
@@ -32,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
                 "pooling",
                 "dim",
                 "max tokens",
+                "download",
                 "weights",
                 "model / note",
             ],
@@ -41,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
                     r.family,
                     r.attention,
                     r.pooling,
-                    r.dim,
+                    r.dim if r.dims == str(r.dim) else f"{r.dim} ({r.dims})",
                     r.max_tokens,
+                    _size(r.download_gb),
                     "here" if r.available else "missing",
-                    f"{r.model_id} - {r.note}",
+                    f"{r.model_id} - {r.note}{_extras(r)}",
                 ]
                 for r in rows
             ],
@@ -52,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     print(
+        "\ndim (a-b): Matryoshka, --dim N in that range. download: size of the weights "
+        "(parameters x bytes per parameter of the published checkpoint)."
         "\nMissing weights: pass --weights NAME=DIR or set DIFFSEARCH_WEIGHTS_<NAME> (see README)."
     )
     return 0

@@ -9,7 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
+from ui.options import (
+    add_model_args,
+    add_store_args,
+    add_vector_args,
+    model_paths,
+    open_store_from_args,
+)
 
 _DEFAULT_LENGTHS = "256,512,1024,2048,4096,8192,16384,32768"
 
@@ -81,9 +87,20 @@ def register(sub: Any) -> None:
     p.add_argument("--split", default="test", help="qrels split of BEIR folders (default test)")
     p.add_argument(
         "--chunking",
-        choices=("whole", "tokens"),
+        choices=("whole", "tokens", "late"),
         default="whole",
-        help="whole documents (default) or token chunks (best chunk scores the doc)",
+        help="whole documents (default), token chunks (best chunk scores the doc), or the same "
+        "chunks late-chunked (embedded in one pass over their document; mean-pooled encoders)",
+    )
+    p.add_argument(
+        "--chunk-tokens", type=int, default=256, metavar="N", help="tokens per chunk (256)"
+    )
+    p.add_argument(
+        "--overlap",
+        type=int,
+        default=32,
+        metavar="N",
+        help="tokens shared by neighbouring chunks (32)",
     )
     p.add_argument(
         "--long",
@@ -124,6 +141,7 @@ def register(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_store_args(p)
     add_model_args(p)
+    add_vector_args(p)
     p.set_defaults(func=run)
 
 
@@ -181,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = EvalOptions(
         encoders=list(args.encoders), chunking=args.chunking, long_policy=args.long_policy, k=args.k,
+        chunk_tokens=args.chunk_tokens, overlap=args.overlap,
         instruction=args.instruction, resamples=args.resamples, model_paths=model_paths(args),
     )  # fmt: skip
     log = _log(args.quiet or args.json)

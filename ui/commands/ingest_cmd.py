@@ -7,7 +7,13 @@ import json
 import sys
 from typing import Any
 
-from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
+from ui.options import (
+    add_model_args,
+    add_store_args,
+    add_vector_args,
+    model_paths,
+    open_store_from_args,
+)
 from ui.render import table
 
 EXIT_FAILED = 1
@@ -29,9 +35,11 @@ def register(sub: Any) -> None:
     p.add_argument("-e", "--encoder", action="append", default=[], dest="encoders", metavar="ENC",
                    help="encoder preset or model folder, repeatable (see: diffsearch encoders); "
                         "an existing index keeps its encoders")  # fmt: skip
-    p.add_argument("--chunking", choices=("whole", "tokens", "title"),
+    p.add_argument("--chunking", choices=("whole", "tokens", "title", "late"),
                    help="whole: one unit per document (long-input policy applies); tokens: token "
-                        "windows (default); title: sections by headings")  # fmt: skip
+                        "windows (default); title: sections by headings; late: the chunks of "
+                        "tokens, each embedded in one pass over its document (mean-pooled "
+                        "encoders; the default for pplx-embed-context-*)")  # fmt: skip
     p.add_argument("--chunk-tokens", type=int, metavar="N", help="tokens per chunk (default 256)")
     p.add_argument(
         "--overlap",
@@ -60,6 +68,7 @@ def register(sub: Any) -> None:
     p.add_argument("--strict", action="store_true", help="exit 1 if any file failed")
     add_store_args(p)
     add_model_args(p)
+    add_vector_args(p)
     p.set_defaults(func=run)
 
 

@@ -11,7 +11,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
+from ui.options import (
+    add_model_args,
+    add_store_args,
+    add_vector_args,
+    model_paths,
+    open_store_from_args,
+)
 
 PROMPT = "relevant? numbers, e.g. 1 3 or 2:2 for a grade; Enter: none; s: skip; q: quit > "
 
@@ -40,6 +46,7 @@ def register(sub: Any) -> None:
     p.add_argument("--width", type=int, default=100, help="text width of the snippets (100)")
     add_store_args(p)
     add_model_args(p)
+    add_vector_args(p)
     p.set_defaults(func=run)
 
 

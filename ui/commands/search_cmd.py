@@ -9,7 +9,13 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
-from ui.options import add_model_args, add_store_args, model_paths, open_store_from_args
+from ui.options import (
+    add_model_args,
+    add_store_args,
+    add_vector_args,
+    model_paths,
+    open_store_from_args,
+)
 from ui.render import side_by_side, snippet, table
 
 
@@ -27,6 +33,7 @@ def _query_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     add_store_args(p)
     add_model_args(p)
+    add_vector_args(p)
 
 
 def register(sub: Any) -> None:

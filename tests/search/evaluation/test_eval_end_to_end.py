@@ -158,3 +158,24 @@ def test_token_chunking_scores_documents_by_their_best_chunk(tiny, tmp_path, min
     assert result.encoders[0].means["mrr@10"] == 1.0
     run = result.encoders[0].run
     assert all(len({d for d, _ in hits}) == len(hits) == 6 for hits in run.values())
+
+
+def test_cli_late_chunking_with_chunk_size(tiny, tmp_path, capsys, minilm, minilm_causal):
+    """--chunking late --chunk-tokens/--overlap: its own index, the same chunk count as tokens."""
+    out = tmp_path / "results"
+    base = ["eval", "--beir", str(tiny), "-e", "minilm", "-e", "minilm-causal", "--store",
+            str(tmp_path / "store"), "--resamples", "100", "--quiet", "--chunk-tokens", "8",
+            "--overlap", "2"]  # fmt: skip
+    assert main([*base, "--chunking", "late", "--out", str(out / "late")]) == 0
+    assert main([*base, "--chunking", "tokens", "--out", str(out / "tokens")]) == 0
+    assert "chunking `late` (8 tokens, overlap 2)" in capsys.readouterr().out
+    late = json.loads((out / "late" / "tiny.json").read_text())
+    tokens = json.loads((out / "tokens" / "tiny.json").read_text())
+    assert late["settings"]["index"] == "eval-tiny-late-8o2"
+    assert tokens["settings"]["index"] == "eval-tiny-tokens-8o2"
+    for name in ("minilm", "minilm-causal"):
+        chunks = late["encoders"][name]["ingest"]["chunks"]
+        assert chunks == tokens["encoders"][name]["ingest"]["chunks"] > len(DOCS)
+    assert late["encoders"]["minilm"]["means"]["recall@100"] == 1.0
+    code = main([*base, "--chunking", "late", "-e", "qwen3-embedding", "--out", str(out / "x")])
+    assert code == 2 and "late chunking cannot be used" in capsys.readouterr().err

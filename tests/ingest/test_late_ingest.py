@@ -1,0 +1,121 @@
+"""``--chunking late``: the chunks, ids and payloads of ``tokens``, vectors from one pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest import ChunkingMismatchError, IngestError, ingest_folder
+from ingest.parse import parse_file
+from search.layout import point_id
+from search.store import open_store
+from tests.ingest.test_pipeline import MD, SMALL, assert_same_points, snapshot, write_folder
+
+
+def _payloads(snap: dict) -> dict[str, dict[str, str]]:
+    return {name.split("__")[-1]: {k: v[0] for k, v in pts.items()} for name, pts in snap.items()}
+
+
+def _vectors(snap: dict, collection: str) -> dict[str, np.ndarray]:
+    return {k: v[1] for k, v in snap[collection].items()}
+
+
+def test_late_chunking_keeps_the_chunks_of_tokens(tmp_path: Path, minilm, minilm_causal) -> None:
+    root = write_folder(tmp_path / "docs", extra="A longer tail. " * 60)
+    with open_store(path=tmp_path / "tokens") as a, open_store(path=tmp_path / "late") as b:
+        ra = ingest_folder(root, index="t", encoders=[minilm, minilm_causal], store=a,
+                           workers=0, chunking="tokens", **SMALL)  # fmt: skip
+        rb = ingest_folder(root, index="t", encoders=[minilm, minilm_causal], store=b,
+                           workers=0, chunking="late", **SMALL)  # fmt: skip
+        assert ra.chunks == rb.chunks and ra.failed == rb.failed == 0
+        assert b.index_record("t")["chunking"]["mode"] == "late"
+        sa, sb = snapshot(a, "t"), snapshot(b, "t")
+        # Same point ids and payloads, collection for collection (meta aside: it records mode).
+        pa, pb = _payloads(sa), _payloads(sb)
+        for encoder in ("minilm", "minilm-causal"):
+            assert pa[encoder] == pb[encoder]
+        # The vectors are late chunking's: each document's spans through encode_spans.
+        for encoder, enc in (("minilm", minilm), ("minilm-causal", minilm_causal)):
+            stored = _vectors(sb, f"ds__t__{encoder}")
+            alone = _vectors(sa, f"ds__t__{encoder}")
+            differ = 0
+            for doc_id in b.manifest("t"):
+                hits = sorted(b.document_chunks("t", doc_id), key=lambda h: h.chunk)
+                chunks = [h.payload for h in hits]
+                text = parse_file(root / doc_id, doc_id).text
+                spans = [(c["start_char"], c["start_char"] + len(c["text"])) for c in chunks]
+                (want,) = enc.encode_spans([text], [spans])
+                for c, row in zip(chunks, want, strict=True):
+                    pid = point_id("t", doc_id, c["chunk"])
+                    np.testing.assert_allclose(stored[pid], row, atol=1e-4)
+                    differ += not np.allclose(alone[pid], row, atol=1e-3)
+            assert differ > 10  # a chunk in context is not the chunk alone
+
+
+def test_adding_an_encoder_to_a_late_index(tmp_path: Path, minilm, minilm_causal) -> None:
+    root = write_folder(tmp_path / "docs", extra="More words about pooling. " * 30)
+    with open_store(path=tmp_path / "s") as store, open_store(path=tmp_path / "clean") as clean:
+        ingest_folder(root, index="t", encoders=[minilm], store=store, workers=0,
+                      chunking="late", **SMALL)  # fmt: skip
+        r = ingest_folder(root, index="t", encoders=[minilm_causal], store=store, workers=0)
+        assert r.encoder_added == {"minilm-causal": 8}
+        ingest_folder(root, index="t", encoders=[minilm, minilm_causal], store=clean, workers=0,
+                      chunking="late", **SMALL)  # fmt: skip
+        assert_same_points(snapshot(clean, "t"), snapshot(store, "t"))
+        # A changed file is late-chunked again, in its new text.
+        (root / "diffusion.md").write_text(MD.format(extra="changed " * 40))
+        r = ingest_folder(root, index="t", encoders=[minilm], store=store, workers=0)
+        assert r.updated == 1
+        with pytest.raises(ChunkingMismatchError, match="late"):
+            ingest_folder(root, index="t", encoders=[minilm], store=store, workers=0,
+                          chunking="tokens")  # fmt: skip
+
+
+@pytest.mark.parametrize("encoder", ["qwen3-embedding", "e5-mistral", "minilm+cls"])
+def test_late_chunking_is_refused_for_pooled_positions(tmp_path: Path, encoder: str) -> None:
+    # Refused before any weights are looked for (these are not on this machine).
+    root = write_folder(tmp_path / "docs")
+    with open_store(path=tmp_path / "s") as store:
+        with pytest.raises(IngestError, match=r"late chunking cannot be used.*--chunking tokens"):
+            ingest_folder(root, index="t", encoders=["minilm", encoder], store=store, workers=0,
+                          chunking="late")  # fmt: skip
+        assert store.index_record("t") is None  # nothing was written
+
+
+@pytest.mark.filterwarnings("ignore:.*has hidden size:UserWarning")
+def test_contextual_encoders_late_chunk_by_default(tmp_path: Path, monkeypatch) -> None:
+    from tests.encoders.conftest import _bpe_tokenizer
+    from tests.encoders.tiny_formats import write_pplx
+
+    weights = tmp_path / "pplx"
+    write_pplx(weights, _bpe_tokenizer(), hidden=64, prefixed=False, seed=3)
+    monkeypatch.setenv("DIFFSEARCH_WEIGHTS_PPLX_EMBED_CONTEXT_0_6B", str(weights))
+    monkeypatch.setenv("DIFFSEARCH_WEIGHTS_PPLX_EMBED_0_6B", str(weights))
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "a.txt").write_text("Mean pooling averages the hidden states of a passage. " * 20)
+    with open_store(path=tmp_path / "s") as store:
+        ingest_folder(root, index="ctx", encoders=["pplx-embed-context-0.6b"], store=store,
+                      workers=0, chunk_tokens=32, overlap=0)  # fmt: skip
+        assert store.index_record("ctx")["chunking"]["mode"] == "late"
+        ingest_folder(root, index="plain", encoders=["pplx-embed-0.6b"], store=store, workers=0)
+        assert store.index_record("plain")["chunking"]["mode"] == "tokens"
+        # With an encoder that does not late-chunk by default, the index is token-chunked.
+        ingest_folder(root, index="both", encoders=["pplx-embed-context-0.6b", "pplx-embed-0.6b"],
+                      store=store, workers=0)  # fmt: skip
+        assert store.index_record("both")["chunking"]["mode"] == "tokens"
+
+
+def test_cli_ingest_late(tmp_path: Path, capsys) -> None:
+    from ui.cli import main
+
+    root = write_folder(tmp_path / "docs")
+    argv = ["ingest", str(root), "--index", "t", "-e", "minilm-causal", "--chunking", "late",
+            "--chunk-tokens", "64", "--overlap", "8", "--store", str(tmp_path / "s"), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["chunking"]["mode"] == "late" and report["chunks"] > 8
