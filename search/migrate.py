@@ -112,7 +112,8 @@ def _copy_all(
     worst = 0.0
     for name in source.collections():
         state = source.index_state(name)
-        target.create(name, state.dim, filter_fields=not name.endswith("__meta"))
+        target.create(name, state.dim, filter_fields=not name.endswith("__meta"),
+                      quantize=state.quantization)  # fmt: skip
         done = 0
         ids: list[str] = []
         vectors: list[list[float]] = []

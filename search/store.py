@@ -336,7 +336,7 @@ class Store:
         collection = collection_name(index, name)
         with self._lock:
             # create() replaces a leftover collection (from a dropped encoder, or a killed run)
-            self.engine.create(collection, dim, filter_fields=True)
+            self.engine.create(collection, dim, filter_fields=True, quantize=info.get("quantize"))
         record["encoders"][name] = dict(info)
         record["collections"][name] = collection
         self._put_record(index, record)

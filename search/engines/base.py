@@ -49,12 +49,15 @@ class VectorIndexState:
         dim: Vector size.
         hnsw: Whether the engine can build HNSW itself on request (Edge); a server builds it in
             the background, qdrant-client's local mode never.
+        quantization: The engine's own quantization of the collection's vectors (``int8``:
+            scalar, ``binary``), or None.
     """
 
     points: int
     indexed: int
     dim: int
     hnsw: bool
+    quantization: str | None = None
 
 
 class Engine(Protocol):
@@ -69,9 +72,17 @@ class Engine(Protocol):
 
     def exists(self, collection: str) -> bool: ...
 
-    def create(self, collection: str, dim: int, *, filter_fields: bool) -> None:
+    def create(
+        self, collection: str, dim: int, *, filter_fields: bool, quantize: str | None = None
+    ) -> None:
         """A collection of ``dim``-dimensional cosine vectors (payload indexes on
-        :data:`FILTER_FIELDS` when ``filter_fields``)."""
+        :data:`FILTER_FIELDS` when ``filter_fields``).
+
+        ``quantize`` (an encoder's ``quantize`` setting, ``encoders.presets.QUANTIZATIONS``)
+        asks for the engine's own quantization of the stored vectors: ``int8`` scalar,
+        ``binary`` one bit per dimension, kept in RAM with the float32 originals on disk for
+        rescoring.
+        """
         ...
 
     def drop(self, collection: str) -> None: ...

@@ -130,12 +130,21 @@ class EdgeEngine:
             self._shards[collection] = shard
         return shard
 
-    def create(self, collection: str, dim: int, *, filter_fields: bool) -> None:
+    def create(
+        self, collection: str, dim: int, *, filter_fields: bool, quantize: str | None = None
+    ) -> None:
         path = self._path(collection)
         if path.exists():  # a create that was killed half-way
             shutil.rmtree(path)
+        quantized = _quantization(quantize)
         config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            vectors=qe.EdgeVectorParams(
+                size=dim,
+                distance=qe.Distance.Cosine,
+                # Quantized copy in RAM, originals on disk (read to rescore): the memory saving.
+                on_disk=True if quantized is not None else None,
+                quantization_config=quantized,
+            ),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=HNSW_SEGMENT_KB),
         )
         with engine_errors(self.location, f"creating {collection}"):
@@ -255,8 +264,12 @@ class EdgeEngine:
         with engine_errors(self.location, f"reading {collection}"):
             info = self._shard(collection).info()
         config = json.loads((self._path(collection) / "edge_config.json").read_text())
-        dim = int(config["vectors"][""]["size"])
-        return VectorIndexState(int(info.points_count), int(info.indexed_vectors_count), dim, True)
+        params = config["vectors"][""]
+        quantized = next(iter(params.get("quantization_config") or {}), None)
+        return VectorIndexState(
+            int(info.points_count), int(info.indexed_vectors_count), int(params["size"]), True,
+            {"scalar": "int8", "binary": "binary"}.get(quantized or ""),
+        )  # fmt: skip
 
     def build_index(self, collection: str) -> bool:
         with engine_errors(self.location, f"building the HNSW index of {collection}"):
@@ -271,3 +284,15 @@ class EdgeEngine:
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
+
+
+def _quantization(quantize: str | None) -> Any:
+    """Edge's quantization config for an encoder's ``quantize`` setting (None: float32 only)."""
+    if quantize is None:
+        return None
+    if quantize == "int8":
+        # quantile 1.0: no clipping; pplx-embed's int8 vectors already sit on 255 levels.
+        return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=1.0, always_ram=True)
+    if quantize == "binary":
+        return qe.BinaryQuantizationConfig(always_ram=True)
+    raise StoreError(f"unknown quantization {quantize!r}; use int8 or binary")

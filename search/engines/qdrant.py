@@ -17,6 +17,7 @@ from qdrant_client import QdrantClient, models
 from search.engines.base import FILTER_FIELDS, VectorIndexState
 from search.engines.errors import engine_errors
 from search.engines.local_tx import one_transaction
+from search.errors import StoreError
 from search.records import AnyOf, Between, Conditions, EngineName, ScoredPoint, StoredPoint
 
 SCROLL = 512
@@ -61,8 +62,18 @@ class QdrantEngine:
         with engine_errors(self.location, f"looking up {collection}"):
             return bool(self.client.collection_exists(collection))
 
-    def create(self, collection: str, dim: int, *, filter_fields: bool) -> None:
-        params = models.VectorParams(size=dim, distance=models.Distance.COSINE)
+    def create(
+        self, collection: str, dim: int, *, filter_fields: bool, quantize: str | None = None
+    ) -> None:
+        quantized = _quantization(quantize)
+        # Quantized copy in RAM, originals on disk (read to rescore). Local mode records the
+        # setting but searches its float32 copy exactly (no memory saved); a server applies it.
+        params = models.VectorParams(
+            size=dim,
+            distance=models.Distance.COSINE,
+            on_disk=True if quantized is not None else None,
+            quantization_config=quantized,
+        )
         with engine_errors(self.location, f"creating {collection}"):
             if self.client.collection_exists(collection):
                 self.client.delete_collection(collection)
@@ -178,7 +189,12 @@ class QdrantEngine:
         params = info.config.params.vectors
         dim = int(params.size) if isinstance(params, models.VectorParams) else 0
         indexed = 0 if self.local else int(info.indexed_vectors_count or 0)
-        return VectorIndexState(int(info.points_count or 0), indexed, dim, False)
+        quantized = getattr(params, "quantization_config", None)
+        kind = (
+            "int8" if isinstance(quantized, models.ScalarQuantization)
+            else "binary" if isinstance(quantized, models.BinaryQuantization) else None
+        )  # fmt: skip
+        return VectorIndexState(int(info.points_count or 0), indexed, dim, False, kind)
 
     def build_index(self, collection: str) -> bool:
         return False  # local mode has no HNSW; a server's optimizer builds it on its own
@@ -186,3 +202,18 @@ class QdrantEngine:
     def close(self) -> None:
         with engine_errors(self.location, "closing"):
             self.client.close()
+
+
+def _quantization(quantize: str | None) -> Any:
+    """qdrant-client's quantization config for an encoder's ``quantize`` setting."""
+    if quantize is None:
+        return None
+    if quantize == "int8":
+        return models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, quantile=1.0, always_ram=True
+            )
+        )
+    if quantize == "binary":
+        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+    raise StoreError(f"unknown quantization {quantize!r}; use int8 or binary")

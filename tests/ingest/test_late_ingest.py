@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from encoders import EncoderSpec
 from ingest import ChunkingMismatchError, IngestError, ingest_folder
+from ingest.embed import Embedded, LocalEmbedder, SpanCall
 from ingest.parse import parse_file
 from search.layout import point_id
 from search.store import open_store
-from tests.ingest.test_pipeline import MD, SMALL, assert_same_points, snapshot, write_folder
+from tests.ingest.ingest_helpers import MD, assert_same_points, snapshot, write_folder
+
+SMALL = {"chunk_tokens": 64, "overlap": 8}
 
 
 def _payloads(snap: dict) -> dict[str, dict[str, str]]:
@@ -119,3 +125,62 @@ def test_cli_ingest_late(tmp_path: Path, capsys) -> None:
 
     report = json.loads(capsys.readouterr().out)
     assert report["chunking"]["mode"] == "late" and report["chunks"] > 8
+
+
+class _RecordingReversed(LocalEmbedder):
+    """Real encoders; records every call and hands results back in reverse order."""
+
+    def __init__(self, specs: Any, loaded: Any = None) -> None:
+        super().__init__(specs, loaded)
+        self.seen: list[Any] = []
+
+    def embed(self, calls: Iterable[Any]) -> Iterator[Embedded]:
+        def recorded() -> Iterator[Any]:
+            for call in calls:
+                self.seen.append(call)
+                yield call
+
+        yield from reversed(list(super().embed(recorded())))
+
+
+def test_late_chunking_goes_through_the_embedder_seam(tmp_path: Path, monkeypatch) -> None:
+    """SpanCalls (whole documents with chunk spans), any result order, small batches: the same
+    points as one in-process run."""
+    import ingest.pipeline
+
+    root = write_folder(tmp_path / "docs", extra="A longer tail. " * 60)
+    specs = [EncoderSpec("minilm"), EncoderSpec("minilm-causal")]
+    with open_store(path=tmp_path / "ref") as ref:
+        ingest_folder(root, index="t", encoders=specs, store=ref, workers=0, chunking="late",
+                      **SMALL)  # fmt: skip
+        want = snapshot(ref, "t")
+    monkeypatch.setattr(ingest.pipeline, "BATCH_CHUNKS", 6)
+    monkeypatch.setattr(ingest.pipeline, "EMBED_CALL_CHUNKS", 4)
+    made: list[_RecordingReversed] = []
+
+    def factory(specs: Any, loaded: Any) -> _RecordingReversed:
+        made.append(_RecordingReversed(specs, loaded))
+        return made[-1]
+
+    with open_store(path=tmp_path / "seam") as store:
+        ingest_folder(root, index="t", encoders=specs, store=store, workers=0, chunking="late",
+                      embedder=factory, **SMALL)  # fmt: skip
+        assert_same_points(want, snapshot(store, "t"), atol=1e-5)
+    seen = made[0].seen
+    assert seen and all(isinstance(c, SpanCall) for c in seen)
+    # A document is never split across calls; a call is one document or several small ones.
+    assert any(len(c.texts) > 1 for c in seen) and any(c.rows > 4 for c in seen)
+    for call in seen:
+        for text, spans in zip(call.texts, call.spans, strict=True):
+            assert spans[0][0] >= 0 and spans[-1][1] <= len(text)
+
+
+def test_span_call_equals_encode_spans(minilm) -> None:
+    texts = ("First document. " * 30, "A second, shorter one about pooling.")
+    spans = (((0, 80), (64, 200), (180, 480)), ((0, 9), (10, 36)))
+    (done,) = LocalEmbedder({"minilm": EncoderSpec("minilm")}).embed(
+        [SpanCall("k", "minilm", texts, spans)]
+    )
+    direct = minilm.encode_spans(list(texts), [list(s) for s in spans])
+    assert done.vectors.shape == (5, 384)
+    np.testing.assert_array_equal(done.vectors, np.concatenate(direct))
