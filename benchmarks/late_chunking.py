@@ -101,7 +101,9 @@ def compare(tokens: dict[str, Any], late: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run(datasets: list[str], sizes: list[int], docs: int, queries: int) -> list[dict[str, Any]]:
+def run(
+    datasets: list[str], sizes: list[int], docs: int, queries: int, out: Path | None = None
+) -> list[dict[str, Any]]:
     from search.evaluation.beir import load_beir
     from search.store import open_store
 
@@ -123,6 +125,8 @@ def run(datasets: list[str], sizes: list[int], docs: int, queries: int) -> list[
                        **compare(tokens[encoder], late[encoder])}  # fmt: skip
                 rows.append(row)
                 print(_line(row), flush=True)
+            if out is not None:  # after every size: a stopped run keeps what it measured
+                out.write_text(json.dumps(rows, indent=2))
     return rows
 
 
@@ -156,10 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     print(HEADER)
-    rows = run(datasets, [int(s) for s in args.sizes.split(",")], args.docs, args.queries)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    run(datasets, sizes, args.docs, args.queries, args.out)
     print(f"done in {time.perf_counter() - t0:.0f} s; load: {os.getloadavg()[0]:.1f}")
-    if args.out is not None:
-        args.out.write_text(json.dumps(rows, indent=2))
     return 0
 
 
