@@ -23,7 +23,8 @@ def test_late_chunking_benchmark_runs_on_a_subset(tmp_path: Path, shared_data: P
     assert done.returncode == 0, done.stderr[-2000:]
     rows = json.loads(out.read_text())
     assert [(r["encoder"], r["chunk_tokens"]) for r in rows] == [
-        ("minilm", 64), ("minilm-causal", 64)
+        ("minilm", 64),
+        ("minilm-causal", 64),
     ]
     for r in rows:
         assert r["queries"] == 30 and r["docs"] == 150 and r["chunks"] > 150
