@@ -322,6 +322,9 @@ def _legacy_spec(info: Mapping[str, Any]) -> EncoderSpec:
     if model_id and Path(model_id).is_dir():
         return EncoderSpec(model_id, long_policy=policy, **overrides)
     preset, plus, _ = name.partition("+")
-    if plus and preset in PRESETS:  # a preset run with overrides, e.g. "minilm+causal"
-        return EncoderSpec(preset, long_policy=policy, **overrides)
+    if plus and preset in PRESETS:  # a preset with settings, e.g. "minilm+causal", "...+dim256"
+        try:
+            return EncoderSpec(name, long_policy=policy, **overrides)
+        except EncoderError:  # a suffix this version does not read
+            return EncoderSpec(preset, long_policy=policy, **overrides)
     return EncoderSpec(name or model_id or "?", long_policy=policy)
