@@ -139,6 +139,8 @@ def fresh_encoder(
     if trainable and spec.adapter is not None:
         raise EncoderError("a trainable encoder takes no adapter: train from its base")
     return _load(resolved, trainable=trainable)
+
+
 def describe_encoder(model: EncoderSpec | str, /, **options: Any) -> Preset:
     """The preset an encoder stands for, its settings applied, without loading or finding weights.
 
