@@ -453,7 +453,7 @@ class _Run:
         pending: dict[int, _Batch] = {}
         for done in self.embedder.embed(self._calls(batches, pending)):
             no, name, at = cast(tuple[int, str, int], done.key)
-            self.report.add_time("embed", done.seconds)
+            self.report.add_embedded(done.worker, len(done.vectors), done.seconds)
             self.progress.advance("embed", len(done.vectors))
             batch = pending[no]
             batch.parts[(name, at)] = done.vectors

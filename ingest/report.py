@@ -54,6 +54,7 @@ class IngestReport:
     total_chunks: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    replicas: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def fail(self, source: str, reason: str) -> None:
         """Record a file or record that was skipped, with the reason."""
@@ -62,6 +63,14 @@ class IngestReport:
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+
+    def add_embedded(self, worker: str, chunks: int, seconds: float) -> None:
+        """Count one embed call's chunks and encoder time, overall and for the replica."""
+        self.add_time("embed", seconds)
+        r = self.replicas.setdefault(worker, {"calls": 0, "chunks": 0, "seconds": 0.0})
+        r["calls"] += 1
+        r["chunks"] += chunks
+        r["seconds"] += seconds
 
     @property
     def ok(self) -> bool:
@@ -88,6 +97,17 @@ class IngestReport:
             "total_chunks": self.total_chunks,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            # Per encoder replica ("local" in this process): chunks embedded (each chunk once
+            # per encoder) and chunks per second of encoder time.
+            "replicas": {
+                w: {
+                    "calls": int(r["calls"]),
+                    "chunks": int(r["chunks"]),
+                    "seconds": round(r["seconds"], 3),
+                    "chunks_per_s": round(r["chunks"] / r["seconds"], 2) if r["seconds"] else 0.0,
+                }
+                for w, r in sorted(self.replicas.items())
+            },
         }
 
 

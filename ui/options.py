@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -130,3 +132,45 @@ def open_store_from_args(args: argparse.Namespace) -> Any:
     from search.store import open_store
 
     return open_store(path=args.store, url=args.qdrant_url, api_key=args.qdrant_api_key)
+
+
+def add_ray_args(parser: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and ``--ray-cpus-per-replica N``: parse and embed on a Ray cluster."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="parse and embed on a Ray cluster (pip install 'diffsearch[ray]'): 'auto' (the "
+        "default) joins the running one, 'local' starts one in this process, or a head's "
+        "HOST:PORT / ray://HOST:PORT; one encoder replica per GPU (or per "
+        "--ray-cpus-per-replica CPUs); this process still writes the index",
+    )
+    parser.add_argument(
+        "--ray-cpus-per-replica",
+        type=float,
+        metavar="N",
+        help="with --ray on CPUs: CPUs per encoder replica (default 2)",
+    )
+
+
+@contextlib.contextmanager
+def ray_stages(args: argparse.Namespace, parse: bool = True) -> Iterator[tuple[Any, Any]]:
+    """``(embedder factory, parser)`` on the cluster ``--ray`` names, or ``(None, None)``.
+
+    Connected for the duration of the block (a ``local`` cluster stops at its end).
+    """
+    address, per = getattr(args, "ray", None), getattr(args, "ray_cpus_per_replica", None)
+    from ingest.errors import IngestError
+
+    if address is None:
+        if per is not None:
+            raise IngestError("--ray-cpus-per-replica goes with --ray")
+        yield None, None
+        return
+    from ingest.distributed import RayParser, ray_embedder, ray_session
+
+    if per is not None and per <= 0:
+        raise IngestError("--ray-cpus-per-replica must be more than 0")
+    with ray_session(address):
+        yield ray_embedder(per), RayParser() if parse else None

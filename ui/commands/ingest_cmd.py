@@ -9,10 +9,12 @@ from typing import Any
 
 from ui.options import (
     add_model_args,
+    add_ray_args,
     add_store_args,
     add_vector_args,
     model_paths,
     open_store_from_args,
+    ray_stages,
 )
 from ui.render import table
 
@@ -69,6 +71,7 @@ def register(sub: Any) -> None:
     add_store_args(p)
     add_model_args(p)
     add_vector_args(p)
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
@@ -82,13 +85,14 @@ def run(args: argparse.Namespace) -> int:
                 f"ingesting {args.dir} into index {args.index!r} ({store.location})",
                 file=sys.stderr,
             )
-        report = ingest_folder(
-            args.dir, index=args.index, encoders=list(args.encoders), store=store,
-            chunking=args.chunking, chunk_tokens=args.chunk_tokens, overlap=args.overlap,
-            long_policy=args.long_policy, include=args.include, exclude=args.exclude,
-            keep_removed=args.keep_removed, workers=args.workers, bars=None if not args.json else False,
-            dtype=args.dtype, model_paths=model_paths(args),
-        )  # fmt: skip
+        with ray_stages(args) as (embedder, parser):
+            report = ingest_folder(
+                args.dir, index=args.index, encoders=list(args.encoders), store=store,
+                chunking=args.chunking, chunk_tokens=args.chunk_tokens, overlap=args.overlap,
+                long_policy=args.long_policy, include=args.include, exclude=args.exclude,
+                keep_removed=args.keep_removed, workers=args.workers, bars=None if not args.json else False,
+                dtype=args.dtype, model_paths=model_paths(args), embedder=embedder, parser=parser,
+            )  # fmt: skip
     finally:
         store.close()
     if args.json:
@@ -111,6 +115,14 @@ def summary(r: dict[str, Any]) -> str:
         f"({chunking}; encoders: {', '.join(r['encoders'])})",
         table([*keys, "seconds"], [counts]),
     ]
+    if len(r.get("replicas", {})) > 1 or any(w != "local" for w in r.get("replicas", {})):
+        lines.append(
+            table(
+                ["replica", "chunks", "encoder s", "chunks/s"],
+                [[w, v["chunks"], f"{v['seconds']:.1f}", f"{v['chunks_per_s']:.1f}"]
+                 for w, v in r["replicas"].items()],
+            )
+        )  # fmt: skip
     for enc, n in sorted(r["encoder_added"].items()):
         lines.append(f"added encoder {enc}: {n} documents embedded from stored chunks")
     if r["failures"]:
