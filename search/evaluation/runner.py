@@ -61,6 +61,8 @@ class EvalOptions:
         index_prefix: Prefix of the evaluation index names.
         extra: More settings recorded with the results.
         model_paths: Weights and adapter folders the user named (``--weights NAME=DIR``).
+        embedder: Where the corpus is embedded (an ``ingest.embed.EmbedderFactory``, e.g.
+            ``ingest.distributed.ray_embedder()``; default: in this process).
     """
 
     encoders: list[str]
@@ -77,6 +79,7 @@ class EvalOptions:
     index_prefix: str = "eval"
     extra: dict[str, Any] = field(default_factory=dict)
     model_paths: ModelPaths = field(default_factory=ModelPaths)
+    embedder: Any = None
 
     def __post_init__(self) -> None:
         if not self.encoders:
@@ -164,6 +167,7 @@ class Evaluator:
             long_policy=self.options.long_policy,
             bars=self.progress,
             model_paths=self.options.model_paths,
+            embedder=self.options.embedder,
         )
         seconds = time.perf_counter() - t0
         summary = report.as_dict()

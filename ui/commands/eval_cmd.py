@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -11,10 +12,12 @@ from typing import Any
 
 from ui.options import (
     add_model_args,
+    add_ray_args,
     add_store_args,
     add_vector_args,
     model_paths,
     open_store_from_args,
+    ray_stages,
 )
 
 _DEFAULT_LENGTHS = "256,512,1024,2048,4096,8192,16384,32768"
@@ -142,6 +145,7 @@ def register(sub: Any) -> None:
     add_store_args(p)
     add_model_args(p)
     add_vector_args(p)
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
@@ -207,7 +211,10 @@ def run(args: argparse.Namespace) -> int:
     texts: list[str] = []
     written: list[Path] = []
     store = open_store_from_args(args)
+    cluster = contextlib.ExitStack()
     try:
+        # --ray: the corpus is embedded on the cluster (queries stay here: they are cheap).
+        options.embedder, _ = cluster.enter_context(ray_stages(args, parse=False))
         evaluator = Evaluator(store, options, log=log, progress=None if not args.quiet else False)
         for folder in args.beir:
             t0 = time.perf_counter()
@@ -228,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
             texts.append(f"### {task}: Acc@1 by document length\n\n{synthetic_table(results)}\n")
             written += [paths[k] for k in ("markdown", "json", "png") if k in paths]
     finally:
+        cluster.close()
         store.close()
     if args.json:
         print(json.dumps(summary, indent=1))
