@@ -21,6 +21,7 @@ most of the difference in parse time) and per-batch padding in sentence-transfor
 
     python benchmarks/ingest.py                       # shared/data/markdown_docs
     python benchmarks/ingest.py --root DIR --glob '**/*.md' --json out.json
+    python benchmarks/ingest.py --ray [ADDRESS] --repeat 5   # Ray overhead vs in-process
 """
 
 from __future__ import annotations
@@ -46,23 +47,38 @@ for key, value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_T
     os.environ.setdefault(key, value)
 
 
-def run_ours(root: str, store: str, glob: str, workers: int | None, dtype: str | None) -> dict:
+def run_ours(
+    root: str, store: str, glob: str, workers: int | None, dtype: str | None,
+    ray: str | None = None, cpus_per_replica: float | None = None,
+) -> dict:  # fmt: skip
+    """Our pipeline; with ``ray`` (an address) on a Ray cluster, timed after connecting."""
+    import contextlib
+
     sys.path.insert(0, str(ROOT))
     from ingest.pipeline import ingest_folder
     from search.store import open_store
 
-    t0 = time.perf_counter()
-    with open_store(path=store) as s:
-        report = ingest_folder(root, index="bench", encoders=["minilm"], store=s, chunking="tokens",
-                               chunk_tokens=256, overlap=32, include=[glob] if glob else (),
-                               workers=workers, bars=False, dtype=dtype)  # fmt: skip
-        seconds = time.perf_counter() - t0
-        points = s.client.count("ds__bench__minilm").count
-        texts = [p.payload["text"] for p in _scroll_all(s.client, "ds__bench__minilm")]
+    stages: dict[str, Any] = {}
+    with contextlib.ExitStack() as cluster:
+        t_start = time.perf_counter()
+        if ray:
+            from ingest.distributed import RayParser, ray_embedder, ray_session
+
+            cluster.enter_context(ray_session(ray))
+            stages = {"embedder": ray_embedder(cpus_per_replica), "parser": RayParser()}
+        start = time.perf_counter() - t_start
+        t0 = time.perf_counter()
+        with open_store(path=store) as s:
+            report = ingest_folder(root, index="bench", encoders=["minilm"], store=s, chunking="tokens",
+                                   chunk_tokens=256, overlap=32, include=[glob] if glob else (),
+                                   workers=workers, bars=False, dtype=dtype, **stages)  # fmt: skip
+            seconds = time.perf_counter() - t0
+            points = s.engine.count("ds__bench__minilm")
+            texts = [p.payload["text"] for p in s.engine.scroll("ds__bench__minilm")]
     r = report.as_dict()
     return {"seconds": seconds, "files": r["seen"] - r["failed"], "chunks": points, "failed": r["failed"],
             "new": r["new"], "unchanged": r["unchanged"], "timings": r["timings"],
-            "tokens": _model_tokens(texts)}  # fmt: skip
+            "tokens": _model_tokens(texts), "replicas": r["replicas"], "cluster_start": start}  # fmt: skip
 
 
 def run_langchain(root: str, store: str, glob: str) -> dict:
@@ -98,15 +114,6 @@ def run_langchain(root: str, store: str, glob: str) -> dict:
                         "embed+write": time.perf_counter() - t_model}}  # fmt: skip
 
 
-def _scroll_all(client: Any, collection: str) -> list[Any]:
-    points, offset = [], None
-    while True:
-        page, offset = client.scroll(collection, limit=1000, offset=offset, with_payload=True)
-        points += page
-        if offset is None:
-            return points
-
-
 def _model_tokens(texts: list[str]) -> int:
     """Tokens the model actually reads for ``texts`` (with [CLS]/[SEP], cut at its 256 limit).
 
@@ -121,8 +128,9 @@ def _model_tokens(texts: list[str]) -> int:
 
 
 def _child(
-    which: str, root: str, store: str, glob: str, workers: int | None, dtype: str | None = None
-) -> dict:
+    which: str, root: str, store: str, glob: str, workers: int | None, dtype: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> dict:  # fmt: skip
     cmd = [
         sys.executable,
         __file__,
@@ -139,6 +147,7 @@ def _child(
         cmd += ["--workers", str(workers)]
     if dtype:
         cmd += ["--dtype", dtype]
+    cmd += extra
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:
         raise SystemExit(f"{which} run failed:\n{out.stderr[-3000:]}")
@@ -166,12 +175,19 @@ def main() -> int:
     ap.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
                     help="also run diffsearch with --dtype bfloat16 (auto: on CPUs with AMX)")  # fmt: skip
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ap.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                    help="instead: our pipeline on a Ray cluster (default: local) against the same "
+                         "pipeline in-process, --repeat times each, alternating")  # fmt: skip
+    ap.add_argument("--ray-cpus-per-replica", type=float, metavar="N",
+                    help="with --ray: CPUs per encoder replica (default: the CLI's)")  # fmt: skip
+    ap.add_argument("--repeat", type=int, default=3, help="with --ray: runs of each (default 3)")
     ap.add_argument("--child", choices=("ours", "langchain"), help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
     ap.add_argument("--dtype", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        fn = run_ours(args.root, args.store, args.glob, args.workers, args.dtype) if args.child == "ours" else \
+        fn = run_ours(args.root, args.store, args.glob, args.workers, args.dtype, args.ray,
+                      args.ray_cpus_per_replica) if args.child == "ours" else \
             run_langchain(args.root, args.store, args.glob)  # fmt: skip
         print(json.dumps(fn))
         return 0
@@ -180,6 +196,8 @@ def main() -> int:
             f"no folder at {args.root} (set DIFFSEARCH_SHARED_DATA or pass --root)", file=sys.stderr
         )
         return 2
+    if args.ray:
+        return ray_overhead(args)
     bf16 = args.bf16 == "yes" or (args.bf16 == "auto" and _amx())
     with tempfile.TemporaryDirectory() as tmp:
         lc = _child("langchain", args.root, f"{tmp}/lc", args.glob, None)
@@ -226,6 +244,45 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"langchain": lc, "first": first, "reingest": again,
                                                "bfloat16": fast, **figures}, indent=2))  # fmt: skip
+    return 0
+
+
+def ray_overhead(args: argparse.Namespace) -> int:
+    """``--ray``: the same folder through the in-process pipeline and through Ray, alternating
+    fresh processes (the load drifts); medians, the ratio, and chunks/s per replica."""
+    import statistics
+
+    extra = ("--ray", args.ray)
+    if args.ray_cpus_per_replica:
+        extra += ("--ray-cpus-per-replica", str(args.ray_cpus_per_replica))
+    local: list[dict] = []
+    ray: list[dict] = []
+    loads = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(max(1, args.repeat)):
+            local.append(_child("ours", args.root, f"{tmp}/l{i}", args.glob, args.workers))
+            ray.append(_child("ours", args.root, f"{tmp}/r{i}", args.glob, args.workers, extra=extra))
+            loads.append(os.getloadavg()[0])
+    med_l = statistics.median(r["seconds"] for r in local)
+    med_r = statistics.median(r["seconds"] for r in ray)
+    med_start = statistics.median(r["cluster_start"] for r in ray)
+    chunks = ray[0]["chunks"]
+    print(f"folder: {args.root} ({args.glob}); {chunks} chunks; all-MiniLM-L6-v2 on CPU "
+          f"({os.cpu_count()} cores); Ray at {args.ray!r}; load average {min(loads):.1f}-{max(loads):.1f}")  # fmt: skip
+    print(f"{'run':28} {'median s':>9} {'runs (s)':>30} {'chunks/s':>9}")
+    for name, runs, med in (("in-process pipeline", local, med_l), ("Ray (after connecting)", ray, med_r)):
+        each = ", ".join(f"{r['seconds']:.1f}" for r in runs)
+        print(f"{name:28} {med:>9.2f} {each:>30} {chunks / med:>9.1f}")
+    print(f"Ray cluster start (median, paid once per cluster, not per ingest): {med_start:.1f} s")
+    overhead = med_r / med_l - 1
+    print(f"Ray overhead: {100 * overhead:+.1f}% wall time against the in-process pipeline (target within 15%)")
+    last = ray[-1]["replicas"]
+    print(f"replicas: {len(last)}")
+    for name, r in last.items():
+        print(f"  {name}: {r['chunks']} chunks in {r['seconds']:.1f} s of encoder time, {r['chunks_per_s']:.1f} chunks/s")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps({"local": local, "ray": ray, "overhead": overhead,
+                                               "loads": loads}, indent=2))  # fmt: skip
     return 0
 
 

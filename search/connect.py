@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from search.engines.base import Engine
+from search.engines.base import ClusterLayout, Engine
 from search.engines.errors import locked_error
 from search.errors import StoreError, StoreUnreachableError
 from search.layout import default_store_dir
@@ -35,12 +35,15 @@ def connect(
     url: str | None = None,
     api_key: str | None = None,
     engine: str | None = None,
+    layout: ClusterLayout | None = None,
 ) -> Engine:
     """The engine for the store folder ``path`` or the Qdrant server at ``url``.
 
     Args:
         engine: Force ``"edge"`` or ``"qdrant-local"`` for a folder (default: detected, see the
             module doc); ``"server"`` is implied by a URL.
+        layout: Shards / replicas / write consistency for the collections created: a server
+            only (an embedded store is one shard on one machine, and says so).
 
     Raises:
         StoreLockedError: Another process holds the embedded folder.
@@ -59,9 +62,19 @@ def connect(
         source = "DIFFSEARCH_QDRANT_URL"
         if url is None:
             path = os.environ.get("DIFFSEARCH_STORE") or default_store_dir()
+    layout = layout or ClusterLayout()
+    if not layout.is_default():
+        if url is None:
+            raise StoreError(
+                "--shards, --replicas and --write-consistency lay out collections on a Qdrant "
+                "server (--qdrant-url); the embedded store is one shard on this machine: leave "
+                "them out, or see README 'When one machine is not enough'"
+            )
+        if layout.problem():
+            raise StoreError(str(layout.problem()))
     if url is not None:
         return _open_server(
-            url, api_key or os.environ.get("DIFFSEARCH_QDRANT_API_KEY") or None, source
+            url, api_key or os.environ.get("DIFFSEARCH_QDRANT_API_KEY") or None, source, layout
         )
     folder = Path(str(path)).expanduser()
     if engine == "server":
@@ -95,7 +108,7 @@ def open_local(folder: Path) -> Engine:
     return QdrantEngine(client, f"embedded store at {folder}", local=True)
 
 
-def _open_server(url: str, api_key: str | None, source: str) -> Engine:
+def _open_server(url: str, api_key: str | None, source: str, layout: ClusterLayout) -> Engine:
     import warnings
 
     from qdrant_client import QdrantClient
@@ -116,7 +129,7 @@ def _open_server(url: str, api_key: str | None, source: str) -> Engine:
             "(DIFFSEARCH_QDRANT_API_KEY), or leave the URL out to use the embedded store"
         ) from None
     _warn_if_incompatible(client, url)
-    return QdrantEngine(client, f"Qdrant server at {url}", local=False)
+    return QdrantEngine(client, f"Qdrant server at {url}", local=False, layout=layout)
 
 
 def _warn_if_incompatible(client: object, url: str) -> None:

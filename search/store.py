@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from search.connect import connect
-from search.engines.base import HNSW_MIN_FLOATS, Engine
+from search.engines.base import HNSW_MIN_FLOATS, ClusterLayout, Engine
 from search.errors import (
     EncoderNotInIndexError,
     IndexMismatchError,
@@ -507,6 +507,7 @@ def open_store(
     url: str | None = None,
     api_key: str | None = None,
     engine: str | None = None,
+    layout: ClusterLayout | None = None,
 ) -> Store:
     """Open the embedded store at ``path`` or the Qdrant server at ``url``.
 
@@ -514,10 +515,11 @@ def open_store(
     ``DIFFSEARCH_STORE``, else :func:`default_store_dir`. A folder is an Edge store unless it
     holds a store written by qdrant-client's local mode (read and written as before until
     ``diffsearch store migrate``); ``engine`` forces one (``"edge"`` or ``"qdrant-local"``).
+    ``layout`` (a server only): shards, replicas, write consistency of new collections.
 
     Raises:
         StoreLockedError: Another process holds the embedded folder.
         StoreUnreachableError: No server answered at the URL.
         StoreError: Both a path and a URL were given, or the folder is unusable.
     """
-    return Store(connect(path, url, api_key, engine))
+    return Store(connect(path, url, api_key, engine, layout))

@@ -125,13 +125,27 @@ def apply_vector_args(args: argparse.Namespace) -> None:
         args.encoders = [canonical_name(name, **settings) for name in args.encoders]
     if isinstance(getattr(args, "encoder", None), str):
         args.encoder = canonical_name(args.encoder, **settings)
+def add_cluster_args(parser: argparse.ArgumentParser) -> None:
+    """``--shards``, ``--replicas``, ``--write-consistency``: a new index on a Qdrant cluster."""
+    group = parser.add_argument_group("a new index on a Qdrant server or cluster (--qdrant-url)")
+    group.add_argument("--shards", type=int, metavar="N",
+                       help="shards per collection, spread over the cluster's nodes (default 1)")  # fmt: skip
+    group.add_argument("--replicas", type=int, metavar="N",
+                       help="copies of each shard on different nodes (default 1)")  # fmt: skip
+    group.add_argument("--write-consistency", type=int, metavar="N",
+                       help="replicas that must confirm each write (default 1, at most --replicas)")  # fmt: skip
 
 
 def open_store_from_args(args: argparse.Namespace) -> Any:
     """Open the store the flags (or environment) point at."""
+    from search.engines.base import ClusterLayout
     from search.store import open_store
 
-    return open_store(path=args.store, url=args.qdrant_url, api_key=args.qdrant_api_key)
+    layout = ClusterLayout(getattr(args, "shards", None), getattr(args, "replicas", None),
+                           getattr(args, "write_consistency", None))  # fmt: skip
+    return open_store(
+        path=args.store, url=args.qdrant_url, api_key=args.qdrant_api_key, layout=layout
+    )
 
 
 def add_ray_args(parser: argparse.ArgumentParser) -> None:

@@ -60,6 +60,46 @@ class VectorIndexState:
     quantization: str | None = None
 
 
+@dataclass(frozen=True)
+class ClusterLayout:
+    """How a Qdrant *server* lays out the collections this process creates (a cluster).
+
+    None leaves a setting to the server (its defaults: 1 shard, 1 replica, consistency 1).
+    Existing collections keep the layout they were created with.
+
+    Attributes:
+        shards: Shards per collection (spread over the cluster's nodes).
+        replicas: Copies of each shard (on different nodes): a node may fail.
+        write_consistency: Replicas that must acknowledge a write before it succeeds.
+    """
+
+    shards: int | None = None
+    replicas: int | None = None
+    write_consistency: int | None = None
+
+    def is_default(self) -> bool:
+        return self.shards is None and self.replicas is None and self.write_consistency is None
+
+    def problem(self) -> str | None:
+        """Why these settings cannot work (None when they can)."""
+        for flag, value in (("--shards", self.shards), ("--replicas", self.replicas),
+                            ("--write-consistency", self.write_consistency)):  # fmt: skip
+            if value is not None and value < 1:
+                return f"{flag} must be at least 1, not {value}"
+        if (self.write_consistency or 1) > (self.replicas or 1):
+            return (
+                f"--write-consistency {self.write_consistency} needs at least as many --replicas "
+                f"(have {self.replicas or 1}): a write waits for that many copies"
+            )
+        return None
+
+    def create_params(self) -> dict[str, int]:
+        """``create_collection`` keyword arguments of qdrant-client (only the settings given)."""
+        named = {"shard_number": self.shards, "replication_factor": self.replicas,
+                 "write_consistency_factor": self.write_consistency}  # fmt: skip
+        return {k: v for k, v in named.items() if v is not None}
+
+
 class Engine(Protocol):
     """One vector engine, addressed by collection name."""
 

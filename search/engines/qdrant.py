@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from search.engines.base import FILTER_FIELDS, VectorIndexState
+from search.engines.base import FILTER_FIELDS, ClusterLayout, VectorIndexState
 from search.engines.errors import engine_errors
 from search.engines.local_tx import one_transaction
 from search.errors import StoreError
@@ -46,12 +46,18 @@ class QdrantEngine:
         client: An open ``QdrantClient``.
         location: ``"embedded store at PATH"`` or ``"Qdrant server at URL"``.
         local: Whether the client is in local mode (``path=``).
+        layout: Shards, replicas and write consistency of the collections created (a server
+            only; see ``search.connect``).
     """
 
-    def __init__(self, client: QdrantClient, location: str, *, local: bool) -> None:
+    def __init__(
+        self, client: QdrantClient, location: str, *, local: bool,
+        layout: ClusterLayout | None = None,
+    ) -> None:  # fmt: skip
         self.client = client
         self.location = location
         self.local = local
+        self.layout = layout or ClusterLayout()
         self.name: EngineName = "qdrant-local" if local else "server"
 
     def collections(self) -> list[str]:
@@ -77,7 +83,9 @@ class QdrantEngine:
         with engine_errors(self.location, f"creating {collection}"):
             if self.client.collection_exists(collection):
                 self.client.delete_collection(collection)
-            self.client.create_collection(collection, vectors_config=params)
+            self.client.create_collection(
+                collection, vectors_config=params, **self.layout.create_params()
+            )
             if filter_fields:
                 # A server filters through these; local mode has none and says so, silenced.
                 with warnings.catch_warnings():

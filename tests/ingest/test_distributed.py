@@ -81,6 +81,7 @@ def test_ray_ingest_writes_what_a_plain_ingest_writes(cluster, case, tmp_path, m
     assert sum(r["chunks"] for r in replicas.values()) == 2 * report.chunks
 
 
+@pytest.mark.slow
 def test_a_replica_that_dies_mid_run_is_restarted_and_its_calls_retried(
     cluster, case, tmp_path, monkeypatch
 ):
@@ -139,6 +140,7 @@ def _killed_ray_run(root, store, n: int) -> int:
     return proc.returncode
 
 
+@pytest.mark.slow
 def test_a_killed_ray_ingest_resumes_like_a_local_one(cluster, case, tmp_path, monkeypatch):
     root, points, manifest = case
     path = tmp_path / "killed"

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ui.options import (
+    add_cluster_args,
     add_model_args,
     add_ray_args,
     add_store_args,
@@ -72,6 +73,7 @@ def register(sub: Any) -> None:
     add_model_args(p)
     add_vector_args(p)
     add_ray_args(p)
+    add_cluster_args(p)
     p.set_defaults(func=run)
 
 
