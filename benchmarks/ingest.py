@@ -261,7 +261,9 @@ def ray_overhead(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(max(1, args.repeat)):
             local.append(_child("ours", args.root, f"{tmp}/l{i}", args.glob, args.workers))
-            ray.append(_child("ours", args.root, f"{tmp}/r{i}", args.glob, args.workers, extra=extra))
+            ray.append(
+                _child("ours", args.root, f"{tmp}/r{i}", args.glob, args.workers, extra=extra)
+            )
             loads.append(os.getloadavg()[0])
     med_l = statistics.median(r["seconds"] for r in local)
     med_r = statistics.median(r["seconds"] for r in ray)
@@ -270,12 +272,17 @@ def ray_overhead(args: argparse.Namespace) -> int:
     print(f"folder: {args.root} ({args.glob}); {chunks} chunks; all-MiniLM-L6-v2 on CPU "
           f"({os.cpu_count()} cores); Ray at {args.ray!r}; load average {min(loads):.1f}-{max(loads):.1f}")  # fmt: skip
     print(f"{'run':28} {'median s':>9} {'runs (s)':>30} {'chunks/s':>9}")
-    for name, runs, med in (("in-process pipeline", local, med_l), ("Ray (after connecting)", ray, med_r)):
+    for name, runs, med in (
+        ("in-process pipeline", local, med_l),
+        ("Ray (after connecting)", ray, med_r),
+    ):
         each = ", ".join(f"{r['seconds']:.1f}" for r in runs)
         print(f"{name:28} {med:>9.2f} {each:>30} {chunks / med:>9.1f}")
     print(f"Ray cluster start (median, paid once per cluster, not per ingest): {med_start:.1f} s")
     overhead = med_r / med_l - 1
-    print(f"Ray overhead: {100 * overhead:+.1f}% wall time against the in-process pipeline (target within 15%)")
+    print(
+        f"Ray overhead: {100 * overhead:+.1f}% wall time against the in-process pipeline (target within 15%)"
+    )
     last = ray[-1]["replicas"]
     print(f"replicas: {len(last)}")
     for name, r in last.items():

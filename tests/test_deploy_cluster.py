@@ -11,6 +11,7 @@ parser, and ``--shards/--replicas/--write-consistency`` reach qdrant-client's
 
 from __future__ import annotations
 
+import inspect
 import re
 import shlex
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from qdrant_client import QdrantClient
 
 from search.engines.base import ClusterLayout
 from ui.cli import build_parser, main
@@ -49,7 +51,9 @@ def test_three_nodes_with_one_image_and_the_same_cluster_settings(cluster: dict[
     assert envs[0]["QDRANT__CLUSTER__ENABLED"] == "true"
     assert envs[0]["QDRANT__TELEMETRY_DISABLED"] == "true"
     assert all(n["healthcheck"] == nodes["qdrant-0"]["healthcheck"] for n in nodes.values())
-    assert nodes["qdrant-0"]["healthcheck"]["test"] == single["healthcheck"]["test"]  # probe tested there
+    assert (
+        nodes["qdrant-0"]["healthcheck"]["test"] == single["healthcheck"]["test"]
+    )  # probe tested there
 
 
 def test_one_node_starts_the_cluster_and_the_others_join_it(cluster: dict[str, Any]) -> None:
@@ -114,8 +118,14 @@ def test_readme_commands_match_the_files(cluster: dict[str, Any]) -> None:
     assert any("--shards" in c for c in ours) and any("--ray" in c for c in ours)
     for c in ours:
         build_parser().parse_args(c[1:])  # exits (fails the test) on a flag we do not have
-    urls = {w.split("=", 1)[1] for c in commands for w in c if w.startswith("DIFFSEARCH_QDRANT_URL=")}
-    published = {p.split(":", 1)[1].split(":")[0] for n in _nodes(cluster).values() for p in n.get("ports", [])}
+    urls = {
+        w.split("=", 1)[1] for c in commands for w in c if w.startswith("DIFFSEARCH_QDRANT_URL=")
+    }
+    published = {
+        p.split(":", 1)[1].split(":")[0]
+        for n in _nodes(cluster).values()
+        for p in n.get("ports", [])
+    }
     assert urls and all(re.fullmatch(r"http://localhost:(\d+)", u)[1] in published for u in urls)  # type: ignore[index]
 
 
@@ -131,11 +141,7 @@ def test_layout_becomes_create_collection_arguments() -> None:
     assert ClusterLayout().is_default() and ClusterLayout().create_params() == {}
     assert "needs at least as many --replicas" in str(ClusterLayout(write_consistency=2).problem())
     assert "at least 1" in str(ClusterLayout(shards=0).problem())
-    from qdrant_client import QdrantClient
-
     # the names are create_collection's own (a renamed keyword would fail here, not on a server)
-    import inspect
-
     params = inspect.signature(QdrantClient.create_collection).parameters
     assert set(layout.create_params()) <= set(params)
 
@@ -149,7 +155,16 @@ def test_cluster_flags_are_refused_in_one_line_where_they_cannot_work(
     tmp_path, capsys, flags: list[str], message: str
 ) -> None:
     store = [] if "--qdrant-url" in flags else ["--store", str(tmp_path / "s")]
-    argv = ["ingest", str(ROOT / "examples" / "docs"), "--index", "k", "-e", "minilm", *store, *flags]
+    argv = [
+        "ingest",
+        str(ROOT / "examples" / "docs"),
+        "--index",
+        "k",
+        "-e",
+        "minilm",
+        *store,
+        *flags,
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err

@@ -93,7 +93,7 @@ class ClusterLayout:
             )
         return None
 
-    def create_params(self) -> dict[str, int]:
+    def create_params(self) -> dict[str, Any]:
         """``create_collection`` keyword arguments of qdrant-client (only the settings given)."""
         named = {"shard_number": self.shards, "replication_factor": self.replicas,
                  "write_consistency_factor": self.write_consistency}  # fmt: skip

@@ -8,6 +8,7 @@ same manifest), also when an encoder replica's process dies during the run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,7 +38,9 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path, capsys):
             "--ray", "127.0.0.1:1"]  # fmt: skip
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("diffsearch ingest: error: cannot reach a Ray cluster at '127.0.0.1:1'")
+    assert err[-1].startswith(
+        "diffsearch ingest: error: cannot reach a Ray cluster at '127.0.0.1:1'"
+    )
     assert not any("Traceback" in line for line in err)
     with open_store(path=tmp_path / "s") as s:
         assert s.list_indexes() == []  # nothing written
@@ -132,10 +135,8 @@ def _killed_ray_run(root, store, n: int) -> int:
         _, err = proc.communicate(timeout=300)
     finally:
         time.sleep(0.5)
-        try:  # the cluster's processes, in the session this test started
+        with contextlib.suppress(ProcessLookupError):  # its cluster, in the session it started
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     assert proc.returncode in (0, -9), err[-2000:]
     return proc.returncode
 
