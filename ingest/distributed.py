@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.embed import EmbedCall, Embedded, LocalEmbedder
+from ingest.embed import AnyCall, Embedded, LocalEmbedder, run_call
 from ingest.errors import IngestError
 from ingest.workers import ParseItem, ParseOutcome
 
@@ -158,10 +158,14 @@ class EncoderReplica:
     def info(self, name: str) -> dict[str, Any]:
         return self.local.info(name)
 
-    def embed(self, name: str, texts: Sequence[str]) -> tuple[np.ndarray, float]:
-        """(vectors (len(texts), dim) float32, seconds in the encoder)."""
+    def embed(self, call: AnyCall) -> tuple[np.ndarray, float]:
+        """(vectors (call_rows(call), dim) float32, seconds in the encoder).
+
+        The call is answered by :func:`ingest.embed.run_call`, the one mapping of a call to
+        ``encode_documents`` (chunks) or ``encode_spans`` (late chunking).
+        """
         t = time.perf_counter()
-        vectors = self.local.encoder(name).encode_documents(list(texts))
+        vectors = run_call(self.local.encoder(call.encoder), call)
         return vectors, time.perf_counter() - t
 
 
@@ -254,10 +258,10 @@ class RayEmbedder:
         except EncoderError as exc:
             raise IngestError(f"cannot load the tokenizer of {name!r}: {exc}") from None
 
-    def embed(self, calls: Iterable[EmbedCall]) -> Iterator[Embedded]:
+    def embed(self, calls: Iterable[AnyCall]) -> Iterator[Embedded]:
         ray, actors = self.ray, self._pool()
         todo = iter(calls)
-        running: dict[Any, tuple[EmbedCall, int]] = {}
+        running: dict[Any, tuple[AnyCall, int]] = {}
         load = [0] * len(actors)
         more = True
         while True:
@@ -267,7 +271,7 @@ class RayEmbedder:
                     more = False
                     break
                 i = min(range(len(actors)), key=load.__getitem__)
-                running[actors[i].embed.remote(call.encoder, call.texts)] = (call, i)
+                running[actors[i].embed.remote(call)] = (call, i)
                 load[i] += 1
             if not running:
                 return

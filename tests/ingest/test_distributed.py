@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 import ingest.pipeline
@@ -82,6 +83,30 @@ def test_ray_ingest_writes_what_a_plain_ingest_writes(cluster, case, tmp_path, m
     assert sorted(w.split("@")[0] for w in replicas) == ["replica-0", "replica-1"]
     assert all(r["calls"] > 0 and r["chunks_per_s"] > 0 for r in replicas.values())
     assert sum(r["chunks"] for r in replicas.values()) == 2 * report.chunks
+
+
+def test_late_chunking_on_ray_writes_what_a_plain_late_ingest_writes(
+    cluster, case, tmp_path, monkeypatch
+):
+    """``SpanCall`` s (whole documents and their chunks' spans) go through the replicas too."""
+    root = case[0]
+    with pytest.MonkeyPatch.context() as mp, open_store(path=tmp_path / "plain") as s:
+        mp.setattr(ingest.pipeline, "BATCH_CHUNKS", 6)
+        ingest_folder(root, index="k", encoders=ENCODERS, store=s, workers=0, chunking="late",
+                      **SMALL)  # fmt: skip
+        points, manifest = snapshot(s, "k"), s.manifest("k")
+    report, got, got_manifest = _ray_run(
+        root, tmp_path / "s", ray_embedder(1), monkeypatch, chunking="late"
+    )
+    assert report.failed == 0
+    assert_same_points(points, got, atol=1e-5)
+    assert got_manifest == manifest
+    # Same points as a plain chunk index, other vectors: the calls really were span calls.
+    plain = case[1]
+    assert {n: sorted(c) for n, c in plain.items()} == {n: sorted(c) for n, c in got.items()}
+    assert any(
+        not np.allclose(plain[n][pid][1], got[n][pid][1], atol=1e-3) for n in got for pid in got[n]
+    )
 
 
 @pytest.mark.slow
