@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -35,6 +36,10 @@ from search.records import AnyOf, Between, Conditions, EngineName, ScoredPoint, 
 SCROLL = 512
 FORMAT = 1
 MARKER = "store.json"
+#: A shard's write-ahead log: the ``wal`` crate's segment files (``open-N``, ``closed-N``).
+WAL_DIR = "wal"
+#: Seconds between full flushes (segments too) of a shard that keeps being written.
+CHECKPOINT_S = 30.0
 
 
 def edge_root(store_dir: Path) -> Path:
@@ -55,6 +60,29 @@ def write_marker(root: Path) -> None:
     tmp = root / f".{MARKER}.tmp"
     tmp.write_text(json.dumps(data) + "\n")
     os.replace(tmp, root / MARKER)
+
+
+def fsync_tree(folder: Path) -> None:
+    """``fdatasync`` every file directly in ``folder``, then the folder itself (new names).
+
+    Linux writes back pages dirtied through a shared mapping (the WAL's segments are mmapped)
+    on an ``fsync`` of any descriptor of the file.
+    """
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            try:  # the wal crate's thread may rename or retire a segment meanwhile
+                fd = os.open(entry.path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _filter(conditions: Conditions) -> qe.Filter | None:
@@ -93,6 +121,7 @@ class EdgeEngine:
         self.root = root
         self.location = location
         self._shards: dict[str, qe.EdgeShard] = {}
+        self._flushed: dict[str, float] = {}  # monotonic time of each shard's last full flush
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -161,6 +190,7 @@ class EdgeEngine:
 
     def drop(self, collection: str) -> None:
         shard = self._shards.pop(collection, None)
+        self._flushed.pop(collection, None)
         if shard is not None:
             with engine_errors(self.location, f"closing {collection}"):
                 shard.close()
@@ -255,10 +285,27 @@ class EdgeEngine:
     # -- durability and indexes ----------------------------------------------------------------
 
     def sync(self, collections: Sequence[str]) -> None:
+        """The write order's barrier: the WAL of each shard reaches the disk (see module doc).
+
+        A shard's WAL already survives SIGKILL once ``update`` returns; ``fdatasync`` of its
+        files adds power-cut durability in ~1-15 ms, where ``EdgeShard.flush`` (WAL plus
+        every segment) took ~0.1-0.2 s. Segments are flushed at :data:`CHECKPOINT_S`
+        intervals, so a reopened shard replays a bounded WAL.
+        """
         for name in collections:
             if name in self._shards:
-                with engine_errors(self.location, f"flushing {name}"):
-                    self._shards[name].flush()
+                self._sync_wal(name)
+
+    def _sync_wal(self, name: str) -> None:
+        shard, now = self._shards[name], time.monotonic()
+        wal = self._path(name) / WAL_DIR
+        if not wal.is_dir() or now - self._flushed.setdefault(name, now) >= CHECKPOINT_S:
+            with engine_errors(self.location, f"flushing {name}"):
+                shard.flush()
+            self._flushed[name] = now
+            return
+        with engine_errors(self.location, f"syncing the write-ahead log of {name}"):
+            fsync_tree(wal)
 
     def index_state(self, collection: str) -> VectorIndexState:
         with engine_errors(self.location, f"reading {collection}"):

@@ -71,6 +71,53 @@ def test_sigkill_during_one_edge_write_call_leaves_all_or_nothing(tmp_path):
     assert seen  # at least one round ran
 
 
+def test_writes_survive_sigkill_once_the_calls_return_without_a_flush(tmp_path):
+    """The write order's barrier on Edge is a WAL fsync, not a flush (search.engines.edge): an
+    ``update`` is in the kernel's page cache when it returns, so SIGKILL right after a write
+    call (no sync, no close) or right after ``write_documents`` loses nothing."""
+    path = tmp_path / "s"
+    _filled(path).close()
+    code = textwrap.dedent(f"""
+        import os, signal
+        import numpy as np
+        import search.engines.edge as edge
+        from search.store import open_store
+        from tests.search.test_store import _doc, _unit
+        edge.CHECKPOINT_S = 1e9  # never a full flush in this process
+        s = open_store(path={str(path)!r})
+        n = 5000
+        ids = [f"00000000-0000-4000-8000-{{i:012d}}" for i in range(n)]
+        vecs = np.random.default_rng(1).normal(size=(n, 8)).astype(np.float32)
+        s.engine.write("ds__idx__enc-a", ids, vecs, [{{"doc_id": "raw", "chunk": i}} for i in range(n)])
+        s.write_documents("idx", [_doc("b.md", _unit(np.random.default_rng(9), 4))])
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    with open_store(path=path) as s:
+        assert s.engine.count("ds__idx__enc-a") == 3 + 5000 + 4
+        assert [d.doc_id for d in s.documents("idx")] == ["a.md", "b.md"]
+        assert len(s.document_chunks("idx", "b.md")) == 4
+        assert {d.doc_id: d.n_chunks for d in s.documents("idx")}["b.md"] == 4  # complete
+
+
+def test_sync_is_a_wal_fsync_with_a_full_flush_at_checkpoints(tmp_path, monkeypatch):
+    import search.engines.edge as edge
+
+    with _filled(tmp_path / "s") as s:
+        engine = s.engine
+        assert isinstance(engine, edge.EdgeEngine)
+        synced: list[Path] = []
+        monkeypatch.setattr(edge, "fsync_tree", synced.append)
+        engine.sync(["ds__idx__enc-a"])
+        assert synced == [tmp_path / "s" / "edge" / "ds__idx__enc-a" / "wal"]
+        monkeypatch.setattr(edge, "CHECKPOINT_S", 0.0)  # due: the segments are flushed instead
+        engine.sync(["ds__idx__enc-a"])
+        assert len(synced) == 1
+        edge.fsync_tree(tmp_path / "s" / "edge" / "ds__idx__enc-a" / "wal")  # the real one runs
+
+
 def test_a_second_process_cannot_open_an_edge_store_while_one_writes(tmp_path):
     """Measured for issue 12: Edge holds each shard's WAL with an exclusive lock, so a second
     process can neither read nor write while one has the store open (a shard without a WAL
