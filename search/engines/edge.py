@@ -28,7 +28,14 @@ from typing import IO, Any
 import numpy as np
 import qdrant_edge as qe
 
-from search.engines.base import FILTER_FIELDS, HNSW_SEGMENT_KB, VectorIndexState
+from search.engines.base import (
+    FILTER_FIELDS,
+    HNSW_EF,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    HNSW_SEGMENT_KB,
+    VectorIndexState,
+)
 from search.engines.errors import engine_errors, locked_error
 from search.errors import StoreError
 from search.records import AnyOf, Between, Conditions, EngineName, ScoredPoint, StoredPoint
@@ -62,27 +69,60 @@ def write_marker(root: Path) -> None:
     os.replace(tmp, root / MARKER)
 
 
-def fsync_tree(folder: Path) -> None:
-    """``fdatasync`` every file directly in ``folder``, then the folder itself (new names).
-
-    Linux writes back pages dirtied through a shared mapping (the WAL's segments are mmapped)
-    on an ``fsync`` of any descriptor of the file.
-    """
-    for entry in os.scandir(folder):
-        if entry.is_file(follow_symlinks=False):
-            try:  # the wal crate's thread may rename or retire a segment meanwhile
-                fd = os.open(entry.path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fdatasync(fd)
-            finally:
-                os.close(fd)
-    fd = os.open(folder, os.O_RDONLY)
+def _fdatasync(path: str) -> bool:
+    try:  # the wal crate's thread may rename or retire a segment meanwhile
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
     try:
-        os.fsync(fd)
+        os.fdatasync(fd)
     finally:
         os.close(fd)
+    return True
+
+
+class WalSyncer:
+    """Makes one shard's write-ahead log durable: ``fdatasync`` of its files, ``fsync`` of its folder.
+
+    The log's segments are memory mapped; Linux writes back pages dirtied through a shared
+    mapping on an ``fsync`` of any descriptor of the file. ``open-*`` segments (the one being
+    appended to, and the next, pre-created) are synced every time; a ``closed-*`` segment no
+    longer changes, so it is synced once (again only if its size or mtime moves); the folder
+    only when the set of names changed (a rotation: a new or renamed segment).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._names: frozenset[str] = frozenset()
+        self._done: dict[str, tuple[int, int]] = {}
+
+    def __call__(self) -> None:
+        names = set()
+        for entry in os.scandir(self.folder):
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            names.add(entry.name)
+            if entry.name.startswith("open-"):
+                _fdatasync(entry.path)
+                continue
+            st = entry.stat(follow_symlinks=False)
+            sig = (st.st_size, st.st_mtime_ns)
+            if self._done.get(entry.name) != sig and _fdatasync(entry.path):
+                self._done[entry.name] = sig
+        if names != self._names:
+            fd = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._names = frozenset(names)
+            self._done = {n: sig for n, sig in self._done.items() if n in names}
+
+
+def _hnsw_config() -> qe.HnswIndexConfig:
+    # full_scan_threshold (KB of vectors): Qdrant's default; below it a segment, or a filter's
+    # matches, are scanned exactly.
+    return qe.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=10_000)
 
 
 def _filter(conditions: Conditions) -> qe.Filter | None:
@@ -122,6 +162,7 @@ class EdgeEngine:
         self.location = location
         self._shards: dict[str, qe.EdgeShard] = {}
         self._flushed: dict[str, float] = {}  # monotonic time of each shard's last full flush
+        self._wal_syncers: dict[str, WalSyncer] = {}
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -175,6 +216,7 @@ class EdgeEngine:
                 quantization_config=quantized,
             ),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=HNSW_SEGMENT_KB),
+            hnsw_config=_hnsw_config(),
         )
         with engine_errors(self.location, f"creating {collection}"):
             shard = qe.EdgeShard.create(str(path), config)
@@ -191,6 +233,7 @@ class EdgeEngine:
     def drop(self, collection: str) -> None:
         shard = self._shards.pop(collection, None)
         self._flushed.pop(collection, None)
+        self._wal_syncers.pop(collection, None)
         if shard is not None:
             with engine_errors(self.location, f"closing {collection}"):
                 shard.close()
@@ -276,7 +319,7 @@ class EdgeEngine:
         request = qe.QueryRequest(
             limit=limit, query=qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()),
             filter=_filter(conditions), with_payload=True,
-            params=qe.SearchParams(exact=True) if exact else None,
+            params=qe.SearchParams(exact=True) if exact else qe.SearchParams(hnsw_ef=HNSW_EF),
         )  # fmt: skip
         with engine_errors(self.location, f"searching {collection}"):
             got = self._shard(collection).query(request)
@@ -304,8 +347,11 @@ class EdgeEngine:
                 shard.flush()
             self._flushed[name] = now
             return
+        syncer = self._wal_syncers.get(name)
+        if syncer is None:
+            syncer = self._wal_syncers[name] = WalSyncer(wal)
         with engine_errors(self.location, f"syncing the write-ahead log of {name}"):
-            fsync_tree(wal)
+            syncer()
 
     def index_state(self, collection: str) -> VectorIndexState:
         with engine_errors(self.location, f"reading {collection}"):

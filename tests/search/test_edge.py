@@ -108,14 +108,20 @@ def test_sync_is_a_wal_fsync_with_a_full_flush_at_checkpoints(tmp_path, monkeypa
     with _filled(tmp_path / "s") as s:
         engine = s.engine
         assert isinstance(engine, edge.EdgeEngine)
-        synced: list[Path] = []
-        monkeypatch.setattr(edge, "fsync_tree", synced.append)
+        wal = tmp_path / "s" / "edge" / "ds__idx__enc-a" / "wal"
+        synced: list[str] = []
+        real = edge._fdatasync
+        monkeypatch.setattr(edge, "_fdatasync", lambda p: synced.append(p) or real(p))
         engine.sync(["ds__idx__enc-a"])
-        assert synced == [tmp_path / "s" / "edge" / "ds__idx__enc-a" / "wal"]
-        monkeypatch.setattr(edge, "CHECKPOINT_S", 0.0)  # due: the segments are flushed instead
+        names = sorted(Path(p).name for p in synced)
+        assert names == sorted(p.name for p in wal.iterdir() if p.is_file()), names
+        synced.clear()
+        engine.sync(["ds__idx__enc-a"])  # only the segments that can still change, again
+        assert synced and all(Path(p).name.startswith("open-") for p in synced)
+        synced.clear()
+        monkeypatch.setattr(edge, "CHECKPOINT_S", 0.0)  # due: a full flush instead
         engine.sync(["ds__idx__enc-a"])
-        assert len(synced) == 1
-        edge.fsync_tree(tmp_path / "s" / "edge" / "ds__idx__enc-a" / "wal")  # the real one runs
+        assert synced == []
 
 
 def test_a_second_process_cannot_open_an_edge_store_while_one_writes(tmp_path):
@@ -184,6 +190,27 @@ def test_hnsw_is_built_on_demand_and_only_where_it_pays(tmp_path):
         assert report.built and report.indexed_before == 0 and report.indexed_after == n
         (again,) = s.optimize("idx", force=True)
         assert not again.built and again.indexed_after == n
+        hits = s.query("idx", "enc-a", vecs[123], 3, group_by_doc=False)  # through the graph
+        assert hits[0].doc_id == "d120.md" and hits[0].chunk == 3
+
+
+def test_an_ingest_run_builds_the_graphs_that_are_due_once(tmp_path, monkeypatch, capsys):
+    """The end of `diffsearch ingest` (and the UI's Ingest tab) builds HNSW where it pays."""
+    import search.hnsw
+    from ui.commands.ingest_cmd import build_due_graphs
+
+    dim, n = 3584, 700  # over Edge's segment threshold; the policy's size lowered to match
+    monkeypatch.setattr(search.hnsw, "HNSW_MIN_FLOATS", n * dim)
+    monkeypatch.setattr(search.hnsw, "HNSW_MIN_NEW_FLOATS", n * dim // 10)
+    with open_store(path=tmp_path / "s") as s:
+        s.ensure_index("idx", {"mode": "whole"})
+        s.add_encoder("idx", {**INFO, "dim": dim})
+        vecs = _unit(np.random.default_rng(2), n, dim)
+        s.write_documents("idx", [_doc(f"d{i}.md", vecs[i : i + 10]) for i in range(0, n, 10)])
+        (built,) = build_due_graphs(s, "idx", quiet=False)
+        assert built["encoder"] == "enc-a" and built["indexed_after"] == n
+        assert "building HNSW for idx/enc-a (700 x 3584)" in capsys.readouterr().err
+        assert build_due_graphs(s, "idx", quiet=True) == []  # up to date: not rebuilt
         hits = s.query("idx", "enc-a", vecs[123], 3, group_by_doc=False)  # through the graph
         assert hits[0].doc_id == "d120.md" and hits[0].chunk == 3
 

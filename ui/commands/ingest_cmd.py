@@ -95,13 +95,25 @@ def run(args: argparse.Namespace) -> int:
                 keep_removed=args.keep_removed, workers=args.workers, bars=None if not args.json else False,
                 dtype=args.dtype, model_paths=model_paths(args), embedder=embedder, parser=parser,
             )  # fmt: skip
+        hnsw = build_due_graphs(store, args.index, quiet=args.json)
     finally:
         store.close()
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps({**report.as_dict(), "hnsw_built": hnsw}, indent=2))
     else:
         print(summary(report.as_dict()))
     return EXIT_FAILED if args.strict and report.failed else 0
+
+
+def build_due_graphs(store: Any, index: str, *, quiet: bool) -> list[dict[str, Any]]:
+    """HNSW for the index's collections that have grown past where a graph pays (Edge only;
+    search.hnsw), once per ingest run rather than per write."""
+
+    def started(index: str, encoder: str, points: int, dim: int) -> None:
+        if not quiet:
+            print(f"building HNSW for {index}/{encoder} ({points:,} x {dim}) ...", file=sys.stderr)
+
+    return [r.as_dict() for r in store.optimize(index, on_start=started) if r.built]
 
 
 def summary(r: dict[str, Any]) -> str:

@@ -99,6 +99,7 @@ def _ingest(
                 root, index=index, encoders=encs, store=ctx.store, progress=on_progress,
                 keep_removed=keep_removed, workers=workers, bars=False,
             )  # fmt: skip
+            ctx.store.optimize(index)  # HNSW where the index has grown past where it pays
         data = report.as_dict()
         summary = render.ingest_summary_html(data, time.perf_counter() - t0)
     except Exception as exc:
