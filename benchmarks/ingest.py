@@ -73,8 +73,8 @@ def run_ours(
                                    chunk_tokens=256, overlap=32, include=[glob] if glob else (),
                                    workers=workers, bars=False, dtype=dtype, **stages)  # fmt: skip
             seconds = time.perf_counter() - t0
-            points = s.engine.count("ds__bench__minilm")
-            texts = [p.payload["text"] for p in s.engine.scroll("ds__bench__minilm")]
+            points = s.chunk_count("bench", "minilm")  # the store's own API (Edge by default)
+            texts = [p.payload["text"] for p in s.points("bench", "minilm")]
     r = report.as_dict()
     return {"seconds": seconds, "files": r["seen"] - r["failed"], "chunks": points, "failed": r["failed"],
             "new": r["new"], "unchanged": r["unchanged"], "timings": r["timings"],
