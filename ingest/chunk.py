@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -149,24 +149,208 @@ class _Builder:
         self.chunks: list[Chunk] = []
 
     def add(self, start: int, end: int) -> None:
-        # Trim surrounding whitespace so a chunk never starts inside a separator.
-        piece = self.text[start:end]
-        stripped = piece.strip()
-        if not stripped:
-            return
-        start += len(piece) - len(piece.lstrip())
+        trimmed = _trim(self.text, start, end)
+        if trimmed is not None:
+            self.chunks.append(self.make(*trimmed, len(self.chunks)))
+
+    def make(self, start: int, end: int, number: int) -> Chunk:
+        """The chunk ``text[start:end]`` (already trimmed), numbered ``number``."""
         i = max(0, bisect.bisect_right(self.offsets, start) - 1)
         element = self.doc.elements[i] if self.doc.elements else None
-        self.chunks.append(
-            Chunk(
-                text=stripped,
-                chunk=len(self.chunks),
-                page=element.page if element else None,
-                section=element.section if element else None,
-                title=self.doc.title,
-                start_char=start,
-            )
+        return Chunk(
+            text=self.text[start:end],
+            chunk=number,
+            page=element.page if element else None,
+            section=element.section if element else None,
+            title=self.doc.title,
+            start_char=start,
         )
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``(start, end)`` without surrounding whitespace (a chunk never starts inside a
+    separator), or None when only whitespace is left."""
+    piece = text[start:end]
+    stripped = piece.strip()
+    if not stripped:
+        return None
+    start += len(piece) - len(piece.lstrip())
+    return start, start + len(stripped)
+
+
+# -- streamed token windows (one very large document) ------------------------------------------
+
+#: Characters per tokenizer call when a document's text is tokenized in pieces.
+SPAN_PIECE_CHARS = 1 << 20
+#: Characters two consecutive pieces share; their tokenizations are stitched in there.
+SPAN_OVERLAP_CHARS = 4096
+#: Consecutive identical spans in both tokenizations that make a stitch point.
+_AGREE = 16
+
+
+def streamed_spans(
+    text: str,
+    token_spans: TokenSpans | None,
+    *,
+    piece_chars: int = SPAN_PIECE_CHARS,
+    overlap_chars: int = SPAN_OVERLAP_CHARS,
+) -> Iterator[tuple[int, int]]:
+    """The token spans of ``text``, equal to ``_clean_spans(token_spans(text))``, from
+    tokenizer calls over pieces of at most ``piece_chars`` characters.
+
+    Memory is bounded by one piece's tokens instead of the whole text's (a tokenizer's
+    encoding of 30 MB of text is several GB). Consecutive pieces overlap by ``overlap_chars``;
+    in the middle of the overlap both tokenizations see enough context on either side, and the
+    stream switches from one to the next at the first token where they agree on ``_AGREE``
+    consecutive spans (tokenizers split text with local rules, so from there on they agree).
+    A text where no such point exists (no token boundary in the overlap, e.g. one giant
+    "word") is tokenized whole, as before.
+
+    Args:
+        text: The document text, any length.
+        token_spans: Tokenizer giving character spans; whitespace words when None.
+        piece_chars: Most characters per tokenizer call (> 2 * ``overlap_chars``).
+        overlap_chars: Characters shared by consecutive calls.
+
+    Yields:
+        ``(start, end)`` character spans in order.
+    """
+    spans_of = token_spans or whitespace_spans
+    n = len(text)
+    if n <= piece_chars:
+        yield from _clean_spans(spans_of(text), n)
+        return
+    if piece_chars <= 2 * overlap_chars:
+        raise ValueError("piece_chars must exceed twice overlap_chars")
+
+    def tokenize(lo: int, hi: int) -> list[tuple[int, int]]:
+        return [(s + lo, e + lo) for s, e in _clean_spans(spans_of(text[lo:hi]), hi - lo)]
+
+    lo, emitted_to = 0, 0  # spans starting before emitted_to have been yielded
+    current = tokenize(0, piece_chars)
+    while True:
+        hi = lo + piece_chars
+        if hi >= n:  # the last piece: its tokens are final
+            yield from (sp for sp in current if sp[0] >= emitted_to)
+            return
+        nxt_lo = hi - overlap_chars
+        nxt = tokenize(nxt_lo, min(n, nxt_lo + piece_chars))
+        cut = _stitch(current, nxt, nxt_lo + overlap_chars // 4, hi - overlap_chars // 4)
+        if cut is None:
+            yield from (sp for sp in _clean_spans(spans_of(text), n) if sp[0] >= emitted_to)
+            return
+        yield from (sp for sp in current if emitted_to <= sp[0] < cut)
+        emitted_to, lo, current = cut, nxt_lo, nxt
+
+
+def _stitch(
+    a: list[tuple[int, int]], b: list[tuple[int, int]], lo: int, hi: int
+) -> int | None:
+    """The first span start in ``[lo, hi)`` where ``a`` and ``b`` agree on ``_AGREE`` spans."""
+    starts_b = {sp[0]: i for i, sp in enumerate(b) if lo <= sp[0] < hi}
+    for i, sp in enumerate(a):
+        if sp[0] >= hi:
+            return None
+        if sp[0] < lo or sp[0] not in starts_b:
+            continue
+        j = starts_b[sp[0]]
+        if a[i : i + _AGREE] == b[j : j + _AGREE] and len(a) - i >= _AGREE:
+            return sp[0]
+    return None
+
+
+def token_window_ranges(
+    text: str,
+    *,
+    chunk_tokens: int = 256,
+    overlap: int = 32,
+    token_spans: TokenSpans | None = None,
+    piece_chars: int = SPAN_PIECE_CHARS,
+) -> list[tuple[int, int]]:
+    """The character ranges of ``tokens``-mode chunks, without holding the text's tokens.
+
+    Equal to ``[(c.start_char, c.end_char) for c in chunk_document(doc, "tokens", ...)]`` for
+    a document whose text is ``text``; tokens are streamed (:func:`streamed_spans`) through the
+    same windowing and word alignment, keeping only the tokens of the window being cut. The
+    result is two ints per chunk: a 30 MB text's ~33k ranges take ~3 MB, against GBs for its
+    token spans and chunk texts. :func:`chunks_at` turns a slice of it into chunks.
+
+    Args:
+        text: The document text.
+        chunk_tokens: Window size in tokens.
+        overlap: Tokens shared by consecutive windows; ``0 <= overlap < chunk_tokens``.
+        token_spans: Tokenizer giving character spans; whitespace words when None.
+        piece_chars: Most characters per tokenizer call.
+
+    Returns:
+        ``[(start, end), ...]`` of the trimmed, non-empty chunks, in chunk order.
+    """
+    if chunk_tokens < 1:
+        raise ValueError(f"chunk_tokens must be at least 1, got {chunk_tokens}")
+    if not 0 <= overlap < chunk_tokens:
+        raise ValueError(f"overlap must be in [0, chunk_tokens), got {overlap}")
+    out: list[tuple[int, int]] = []
+    if not text.strip():
+        return out
+
+    def keep(start: int, end: int) -> None:
+        trimmed = _trim(text, start, end)
+        if trimmed is not None:
+            out.append(trimmed)
+
+    source = streamed_spans(text, token_spans, piece_chars=piece_chars)
+    buf: list[tuple[int, int]] = []  # spans base, base + 1, ... (global token numbers)
+    base, exhausted = 0, False
+
+    def fill(upto: int) -> None:
+        nonlocal exhausted
+        while not exhausted and base + len(buf) < upto:
+            sp = next(source, None)
+            if sp is None:
+                exhausted = True
+            else:
+                buf.append(sp)
+
+    fill(1)
+    if not buf:
+        keep(0, len(text))
+        return out
+    # The same loop as _windows over all spans, on a buffer that starts at the window start
+    # (_align and _word_start look back no further than the window start).
+    slack = max(1, chunk_tokens // 4)
+    start = 0
+    while True:
+        fill(start + chunk_tokens + 1)
+        total = base + len(buf) if exhausted else None
+        end = start + chunk_tokens
+        if total is not None and end >= total:
+            end = total
+        else:
+            end = base + _align(text, buf, end - base, start - base, slack)
+        window = buf[start - base : end - base]
+        keep(window[0][0], max(e for _, e in window))
+        if total is not None and end >= total:
+            return out
+        nxt = max(end - overlap, start + 1)
+        if overlap:
+            nxt = base + _align(text, buf, nxt - base, start - base, slack)
+        del buf[: nxt - base]
+        base, start = nxt, nxt
+
+
+def chunks_at(
+    doc: ParsedDocument, text: str, ranges: Sequence[tuple[int, int]], first: int
+) -> list[Chunk]:
+    """Chunks for ``ranges`` (from :func:`token_window_ranges`), numbered from ``first``.
+
+    Args:
+        doc: The parsed document (its elements give page and section).
+        text: ``doc.text`` (passed in: the property joins the elements on every call).
+        ranges: A slice of the document's chunk ranges.
+        first: The chunk number of ``ranges[0]``.
+    """
+    builder = _Builder(doc, text)
+    return [builder.make(s, e, first + k) for k, (s, e) in enumerate(ranges)]
 
 
 def _clean_spans(spans: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:

@@ -349,11 +349,37 @@ def _check_signature(filetype: str, head: bytes) -> None:
 # does not keep; [""] is its documented off switch. Element types do not depend on it.
 
 
+# A plain text longer than this is partitioned in pieces cut at blank lines: unstructured's
+# elements of a whole 30 MB text peak at ~1.6 GB, a piece's at a few tens of MB. It splits plain
+# text into paragraphs at blank lines and classifies each on its own, so the elements are the same.
+TEXT_PIECE_CHARS = 1_000_000
+
+
+def text_pieces(text: str, size: int) -> list[tuple[int, int]]:
+    """``(start, end)`` pieces of about ``size`` characters, each cut just after a blank line,
+    else after a line end (unstructured splits plain text at both), else at ``size``."""
+    out, start, n = [], 0, len(text)
+    while start < n:
+        end = min(n, start + size)
+        if end < n:
+            for sep in ("\n\n", "\n"):
+                cut = text.rfind(sep, start + size // 2, end)
+                if cut > start:
+                    end = cut + len(sep)
+                    break
+        out.append((start, end))
+        start = end
+    return out
+
+
 def _parse_text_type(filetype: str, text: str, path: Path | None) -> tuple[Raw, str | None]:
     if filetype == "txt":
         from unstructured.partition.text import partition_text
 
-        return from_unstructured(partition_text(text=text, languages=[""])), None
+        raw: Raw = []
+        for a, b in text_pieces(text, TEXT_PIECE_CHARS):
+            raw += from_unstructured(partition_text(text=text[a:b], languages=[""]))
+        return raw, None
     if filetype == "md":
         from unstructured.partition.md import partition_md
 

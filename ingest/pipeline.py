@@ -27,7 +27,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ingest.chunk import chunk_document
+from ingest.chunk import SPAN_PIECE_CHARS, chunk_document, chunks_at, token_window_ranges
 from ingest.embed import AnyCall, EmbedCall, Embedder, EmbedderFactory, LocalEmbedder, SpanCall
 from ingest.encoder_set import EncoderSet
 from ingest.errors import ChunkingMismatchError, IngestError, IngestFailedError
@@ -59,6 +59,10 @@ LONG_POLICIES = ("truncate", "windows")
 # ~6% more embedding time than one call over the whole corpus); writes stay per document.
 BATCH_CHUNKS = 256
 BATCH_CHARS = 400_000
+# A ``tokens``-chunked text longer than this is tokenized in pieces and written in pieces of
+# PIECE_CHUNKS chunks (each one write batch), so memory does not grow with one document's size.
+STREAM_CHARS = 2_000_000
+PIECE_CHUNKS = BATCH_CHUNKS
 # At most this many chunks per encode call: one long document (War and Peace: 3,300 chunks)
 # still moves the progress bar every few seconds and holds a bounded batch in memory.
 EMBED_CALL_CHUNKS = 256
@@ -303,8 +307,7 @@ class _Run:
             if decision == "failed":
                 self.report.fail(job.doc_id, str(out.value))
             elif decision == "embed":
-                doc = self._document(job, out.value, out.sha256)
-                if doc is not None:
+                for doc in self._document(job, out.value, out.sha256):
                     yield doc, list(self.encoders.names)
             else:  # same content: refresh size and mtime, don't parse
                 self.report.unchanged += 1
@@ -313,42 +316,68 @@ class _Run:
                 elif decision == "touch":
                     touch.append(DocumentWrite(job.doc_id, dict(job.old or {}), (), {}, False))
 
-    def _document(self, job: Job, doc: ParsedDocument, sha: str) -> DocumentWrite | None:
-        """Chunk a parsed document into its payloads and manifest entry (None if it fails)."""
+    def _document(self, job: Job, doc: ParsedDocument, sha: str) -> Iterator[DocumentWrite]:
+        """Chunk a parsed document into its payloads and manifest entry: one write, or for a
+        ``tokens``-chunked text over STREAM_CHARS, pieces of PIECE_CHUNKS chunks (nothing
+        when it fails)."""
         spans = (
             self._ready(self.chunking["tokenizer"], tokenizer=True)
             if self.chunking["tokenizer"]
             else None
         )
+        text = doc.text
+        size, overlap = self.chunking["chunk_tokens"] or 256, self.chunking["overlap"] or 0
+        streamed = self.chunking["mode"] == "tokens" and len(text) > STREAM_CHARS
         t = time.perf_counter()
         try:
-            chunks = [c for c in chunk_document(
-                doc, cast(Any, chunker_mode(self.chunking["mode"])), chunk_tokens=self.chunking["chunk_tokens"] or 256,
-                overlap=self.chunking["overlap"] or 0, token_spans=spans) if c.text.strip()]  # fmt: skip
+            if streamed:
+                ranges = token_window_ranges(text, chunk_tokens=size, overlap=overlap,
+                                             token_spans=spans, piece_chars=SPAN_PIECE_CHARS)  # fmt: skip
+                n_chunks = len(ranges)
+            else:
+                chunks = [c for c in chunk_document(
+                    doc, cast(Any, chunker_mode(self.chunking["mode"])), chunk_tokens=size,
+                    overlap=overlap, token_spans=spans) if c.text.strip()]  # fmt: skip
+                n_chunks = len(chunks)
         except Exception as exc:
             self.report.fail(job.doc_id, f"chunking failed: {type(exc).__name__}: {exc}")
-            return None
+            return
         finally:
             self.report.add_time("chunk", time.perf_counter() - t)
-        if not chunks:
+        if not n_chunks:
             self.report.fail(job.doc_id, "no text found")
-            return None
+            return
         rec = job.record
         filetype = doc.filetype if rec is None else self.filetype
-        payloads = chunk_payloads(
-            job.doc_id, filetype, doc.title, chunks, rec.metadata if rec else None
-        )
+        metadata = rec.metadata if rec else None
         manifest = manifest_entry(
-            job.doc_id, filetype=filetype, title=doc.title, n_chunks=len(chunks), size=job.size,
+            job.doc_id, filetype=filetype, title=doc.title, n_chunks=n_chunks, size=job.size,
             mtime_ns=job.mtime_ns, sha256=sha, encoders=self.encoders.names,
         )  # fmt: skip
         if is_complete(job.old):
             self.report.updated += 1
         else:
             self.report.new += 1
-        if self.late:
-            self._texts[job.doc_id] = doc.text
-        return DocumentWrite(job.doc_id, manifest, payloads, {}, True)
+        if not streamed:
+            payloads = chunk_payloads(job.doc_id, filetype, doc.title, chunks, metadata)
+            if self.late:
+                self._texts[job.doc_id] = doc.text
+            yield DocumentWrite(job.doc_id, manifest, payloads, {}, True)
+            return
+        # One piece at a time: the next is cut only when the pipeline pulls it, i.e. once the
+        # previous piece's batch is on its way to the embedder. (Only --chunking tokens streams:
+        # late chunking needs the document's whole text for its span calls.)
+        self.progress.grow("file", len(text))
+        done_chars = 0
+        for first in range(0, n_chunks, PIECE_CHUNKS):
+            piece = chunks_at(doc, text, ranges[first : first + PIECE_CHUNKS], first)
+            payloads = chunk_payloads(job.doc_id, filetype, doc.title, piece, metadata,
+                                      first=first, n_chunks=n_chunks)  # fmt: skip
+            final = first + PIECE_CHUNKS >= n_chunks
+            reached = len(text) if final else piece[-1].end_char
+            self.progress.advance("file", reached - done_chars)
+            done_chars = reached
+            yield DocumentWrite(job.doc_id, manifest, payloads, {}, True, final)
 
     def _extended(self, jobs: list[Job]) -> Iterator[tuple[DocumentWrite, list[str]]]:
         """Stored chunks of unchanged documents, for the encoders they lack (no parsing)."""
@@ -363,8 +392,7 @@ class _Run:
                     chunks = tuple(stored.get(job.doc_id, ()))
                     if len(chunks) != old["n_chunks"]:  # damaged store: parse it again
                         self.report.unchanged -= 1
-                        doc = self._reparse(job)
-                        if doc is not None:
+                        for doc in self._reparse(job):
                             yield doc, list(self.encoders.names)
                         continue
                     missing = missing_encoders(old, self.encoders.names)
@@ -375,15 +403,15 @@ class _Run:
                         missing,
                     )
 
-    def _reparse(self, job: Job) -> DocumentWrite | None:
+    def _reparse(self, job: Job) -> Iterator[DocumentWrite]:
         if job.record is not None:
             out = record_outcome(job.record, None)
         else:
             out = parse_job(str(job.path), job.doc_id, None)
         if out.status == "parsed":
-            return self._document(job, out.value, out.sha256)
+            yield from self._document(job, out.value, out.sha256)
+            return
         self.report.fail(job.doc_id, str(out.value))
-        return None
 
     # -- embed and write ----------------------------------------------------------------------
 
@@ -392,6 +420,9 @@ class _Run:
         batch: list[tuple[DocumentWrite, list[str]]] = []
         n_chunks = n_chars = 0
         for doc, encs in docs:
+            if any(d.doc_id == doc.doc_id for d, _ in batch):  # pieces of one document: one each
+                yield _Batch(batch)
+                batch, n_chunks, n_chars = [], 0, 0
             batch.append((doc, encs))
             n_chunks += len(doc.chunks)
             n_chars += sum(len(c["text"]) for c in doc.chunks)
@@ -477,7 +508,7 @@ class _Run:
                 if name in encs:
                     vectors.setdefault(d.doc_id, {})[name] = mat[row : row + len(d.chunks)]
                     row += len(d.chunks)
-        docs = [DocumentWrite(d.doc_id, d.manifest, d.chunks, vectors.get(d.doc_id, {}), d.replace)
+        docs = [DocumentWrite(d.doc_id, d.manifest, d.chunks, vectors.get(d.doc_id, {}), d.replace, d.final)
                 for d, _ in batch.docs]  # fmt: skip
         for d in docs:
             self._texts.pop(d.doc_id, None)
@@ -505,8 +536,9 @@ class _Run:
         self._ensure_registered({e for d in docs for e in d.vectors})
         self.store.write_documents(self.index, docs)
         self.report.add_time("write", time.perf_counter() - t)
-        self.progress.grow("write", len(docs))
-        self.progress.advance("write", len(docs))
+        finished = sum(d.final for d in docs)  # a piece of a large document is not a document
+        self.progress.grow("write", finished)
+        self.progress.advance("write", finished)
 
     def _ensure_registered(self, names: set[str]) -> None:
         if not self._record_exists:

@@ -152,14 +152,16 @@ class Progress:
             self.callback(stage, self._done.get(stage, 0), self._total.get(stage, 0))
 
     def _bar(self, stage: str) -> Any:
-        if not self.bars_on or stage not in ("parse", "embed", "write"):
+        if not self.bars_on or stage not in ("parse", "file", "embed", "write"):
             return None
         if stage not in self._bars:
             from tqdm import tqdm
 
-            unit = {"parse": "file", "embed": "chunk", "write": "doc"}.get(stage, "item")
+            # "file": characters of very large documents cut into pieces so far (ingest.pipeline)
+            unit = {"parse": "file", "file": "char", "embed": "chunk", "write": "doc"}.get(stage, "item")
             self._bars[stage] = tqdm(
                 total=self._total.get(stage) or None, desc=f"{stage:>7}", unit=unit,
+                unit_scale=stage == "file",
                 position=len(self._bars), leave=True, file=sys.stderr, dynamic_ncols=True,
             )  # fmt: skip
         return self._bars[stage]

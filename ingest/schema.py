@@ -53,6 +53,9 @@ def chunk_payloads(
     doc_title: str | None,
     chunks: Sequence[Chunk],
     metadata: Mapping[str, Any] | None = None,
+    *,
+    first: int = 0,
+    n_chunks: int | None = None,
 ) -> tuple[dict[str, Any], ...]:
     """The payloads of a document's chunks, in chunk order.
 
@@ -60,14 +63,17 @@ def chunk_payloads(
         doc_id: Relative posix path for files, the record id otherwise (also its ``source``).
         filetype: Canonical type (``pdf``, ``md``, ...).
         doc_title: The document title, used where a chunk has none of its own.
-        chunks: The chunks, numbered 0..n-1 by their position here.
+        chunks: The chunks, numbered ``first``, ``first + 1``, ... by their position here.
         metadata: A record's extra JSON-able fields (kept under ``metadata`` when non-empty).
+        first: Chunk number of ``chunks[0]`` (a slice of a document written in pieces).
+        n_chunks: The document's chunk count (default ``len(chunks)``: the whole document).
     """
+    total = len(chunks) if n_chunks is None else n_chunks
     out = []
-    for i, c in enumerate(chunks):
+    for i, c in enumerate(chunks, start=first):
         p: dict[str, Any] = {
             "doc_id": doc_id, "source": doc_id, "filetype": filetype, "title": c.title or doc_title,
-            "page": c.page, "section": c.section, "chunk": i, "n_chunks": len(chunks), "text": c.text,
+            "page": c.page, "section": c.section, "chunk": i, "n_chunks": total, "text": c.text,
             "start_char": c.start_char,
         }  # fmt: skip
         if metadata:

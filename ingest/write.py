@@ -33,6 +33,10 @@ class DocumentWrite:
         vectors: Encoder name -> (len(chunks), dim) float32 array.
         replace: New or changed content: mark pending first and delete chunks past the end.
             False when only adding an encoder's vectors to an unchanged document.
+        final: False for a piece of a document written in several (a very large one): its
+            ``chunks`` are a run of the document's (numbered by their ``chunk`` field), the
+            manifest stays pending, and only the final piece deletes stale chunks and writes
+            the complete manifest.
     """
 
     doc_id: str
@@ -40,6 +44,7 @@ class DocumentWrite:
     chunks: tuple[dict[str, Any], ...]
     vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
     replace: bool = True
+    final: bool = True
 
 
 @runtime_checkable
@@ -71,7 +76,7 @@ class IndexWriter(Protocol):
         ...
 
     def write_documents(self, index: str, docs: Sequence[DocumentWrite]) -> None:
-        """Pending manifests, then chunks per encoder, then complete manifests."""
+        """Pending manifests, then chunks per encoder, then complete manifests (final pieces)."""
         ...
 
     def delete_documents(self, index: str, doc_ids: Sequence[str]) -> None:

@@ -374,26 +374,35 @@ class Store:
         # ``max_chunks`` a pending (interrupted) write recorded. Stale chunks are then deleted
         # by exact ids; a brand-new document needs no delete (a filter delete would scan the
         # whole collection in local mode, once per batch).
+        # A document written in pieces (``final`` False but for the last) keeps one pending
+        # entry whose bound covers every piece so far; only its final piece deletes stale
+        # chunks and completes it.
         bound: dict[str, int] = {}
         with self._lock:
             if replaced:
                 before = self._manifest_entries(index, [d.doc_id for d in replaced])
+                marks = []
                 for d in replaced:
                     entry = before.get(d.doc_id) or {}
                     bound[d.doc_id] = max(
                         int(entry.get("n_chunks") or 0),
                         int(entry.get("max_chunks") or 0),
-                        len(d.chunks),
+                        _chunk_end(d.chunks),
                     )
-                self._upsert_meta(index, [
-                    {"kind": "doc", "doc_id": d.doc_id, "state": "pending", "max_chunks": bound[d.doc_id]}
-                    for d in replaced
-                ])  # fmt: skip
-                self.engine.sync([meta])
+                    if entry.get("state") != "pending" or bound[d.doc_id] > int(
+                        entry.get("max_chunks") or 0
+                    ):
+                        marks.append(
+                            {"kind": "doc", "doc_id": d.doc_id, "state": "pending", "max_chunks": bound[d.doc_id]}
+                        )  # fmt: skip
+                if marks:
+                    self._upsert_meta(index, marks)
+                    self.engine.sync([meta])
             stale_ids = [
                 point_id(index, d.doc_id, i)
                 for d in replaced
-                for i in range(len(d.chunks), bound[d.doc_id])
+                if d.final
+                for i in range(_chunk_end(d.chunks), bound[d.doc_id])
             ]
             written = []
             for enc in encoders:
@@ -411,9 +420,9 @@ class Store:
                     self.engine.write(record["collections"][enc], ids, vectors, payloads, stale_ids)
                     written.append(record["collections"][enc])
             self.engine.sync(written)
-            self._upsert_meta(
-                index, [{"kind": "doc", "doc_id": d.doc_id, **d.manifest} for d in docs]
-            )
+            done = [{"kind": "doc", "doc_id": d.doc_id, **d.manifest} for d in docs if d.final]
+            if done:
+                self._upsert_meta(index, done)
 
     def _manifest_entries(self, index: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Current manifest entries of some documents (absent ones are left out)."""
@@ -500,6 +509,11 @@ class Store:
     def _upsert_meta(self, index: str, payloads: list[dict[str, Any]]) -> None:
         ids = [doc_point_id(index, p["doc_id"]) for p in payloads]
         self.engine.write(meta_name(index), ids, np.ones((len(ids), 1), np.float32), payloads)
+
+
+def _chunk_end(chunks: Sequence[Mapping[str, Any]]) -> int:
+    """One past the last chunk number of a document's (or a piece's) chunks in order."""
+    return int(chunks[-1]["chunk"]) + 1 if chunks else 0
 
 
 def open_store(
