@@ -22,6 +22,7 @@ most of the difference in parse time) and per-batch padding in sentence-transfor
     python benchmarks/ingest.py                       # shared/data/markdown_docs
     python benchmarks/ingest.py --root DIR --glob '**/*.md' --json out.json
     python benchmarks/ingest.py --ray [ADDRESS] --repeat 5   # Ray overhead vs in-process
+    python benchmarks/ingest.py --big-file            # 30 MB in one file vs 300 (bigfile.py)
 """
 
 from __future__ import annotations
@@ -161,6 +162,11 @@ def _amx() -> bool:
 
 
 def main() -> int:
+    if "--big-file" in sys.argv[1:]:  # one very large file vs many small ones: bigfile.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bigfile import main as big_file
+
+        return big_file(sys.argv[1:])
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from search.engines.base import ClusterLayout, Engine
-from search.engines.errors import locked_error
+from search.engines.errors import locked_error, translate
 from search.errors import StoreError, StoreUnreachableError
 from search.layout import default_store_dir
 from search.records import ENGINES
@@ -105,6 +105,8 @@ def open_local(folder: Path) -> Engine:
         if "already accessed" not in str(exc):
             raise
         raise locked_error(folder) from None
+    except OSError as exc:  # e.g. a full disk (ENOSPC)
+        raise translate(exc, f"embedded store at {folder}", "opening the store") from None
     return QdrantEngine(client, f"embedded store at {folder}", local=True)
 
 

@@ -15,6 +15,10 @@ class StoreLockedError(StoreError):
     """The embedded store folder is held by another process (e.g. a running UI)."""
 
 
+class DiskFullError(StoreError):
+    """The disk under the store is full; the message says how much was needed or free."""
+
+
 class StoreUnreachableError(StoreError):
     """No Qdrant server answered at the given URL."""
 

@@ -7,6 +7,7 @@ handler it sets returns an exit code. Errors users can fix print one readable li
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pkgutil
@@ -52,6 +53,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except user_errors as exc:
         print(f"diffsearch {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a full disk under a file diffsearch writes itself (reports, judgments)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"diffsearch {args.command}: error: {disk_full_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def disk_full_line(exc: OSError) -> str:
+    """One line for a full disk met while writing ``exc.filename`` (outside the store)."""
+    name = exc.filename or "a file"
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(str(name))) if exc.filename else ".")
+        free = f" ({st.f_bavail * st.f_frsize / 2**20:.1f} MB free there)"
+    except OSError:
+        free = ""
+    return (f"no space left on the disk while writing {name}{free}; free some space (or write "
+            "somewhere else) and run the same command again")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ from search.engines.base import (
     HNSW_SEGMENT_KB,
     VectorIndexState,
 )
-from search.engines.errors import engine_errors, locked_error
+from search.engines.errors import engine_errors, locked_error, translate
+from search.engines.space import CREATE_BYTES, WRITE_FACTOR, ensure_space, sparse_bytes
 from search.errors import StoreError
 from search.records import AnyOf, Between, Conditions, EngineName, ScoredPoint, StoredPoint
 
@@ -167,7 +168,10 @@ class EdgeEngine:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the store folder {root}: {exc.strerror}") from None
-        self._lock: IO[str] | None = open(root / "LOCK", "a")  # noqa: SIM115 - held until close
+        try:
+            self._lock: IO[str] | None = open(root / "LOCK", "a")  # noqa: SIM115 - held until close
+        except OSError as exc:
+            raise translate(exc, location, "opening the store") from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -175,7 +179,11 @@ class EdgeEngine:
             self._lock = None
             raise locked_error(root.parent) from None
         if mark and not (root / MARKER).exists():
-            write_marker(root)
+            try:
+                write_marker(root)
+            except OSError as exc:
+                self.close()
+                raise translate(exc, location, "opening the store") from None
 
     # -- collections ---------------------------------------------------------------------------
 
@@ -195,6 +203,8 @@ class EdgeEngine:
     def _shard(self, collection: str) -> qe.EdgeShard:
         shard = self._shards.get(collection)
         if shard is None:
+            # Loading fills in the shard's sparse vector chunks (a SIGBUS on a full disk).
+            self._room(sparse_bytes(self._path(collection)), f"opening {collection}")
             with engine_errors(self.location, f"opening {collection}"):
                 shard = qe.EdgeShard.load(str(self._path(collection)))
             self._shards[collection] = shard
@@ -206,6 +216,7 @@ class EdgeEngine:
         path = self._path(collection)
         if path.exists():  # a create that was killed half-way
             shutil.rmtree(path)
+        self._room(CREATE_BYTES, f"creating {collection}")
         quantized = _quantization(quantize)
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(
@@ -255,6 +266,9 @@ class EdgeEngine:
         delete_ids: Sequence[str] = (),
     ) -> None:
         shard = self._shard(collection)
+        if ids:
+            points_bytes = np.asarray(vectors).size * 4 + sum(len(json.dumps(p, default=str)) for p in payloads)
+            self._room(WRITE_FACTOR * points_bytes, f"writing to {collection}")
         with engine_errors(self.location, f"writing to {collection}"):
             if ids:
                 rows = np.asarray(vectors, dtype=np.float32).tolist()
@@ -267,6 +281,7 @@ class EdgeEngine:
         flt = _filter(conditions)
         if flt is None:
             raise ValueError("delete_where needs at least one condition")
+        self._room(0, f"deleting from {collection}")
         with engine_errors(self.location, f"deleting from {collection}"):
             self._shard(collection).update(qe.UpdateOperation.delete_points_by_filter(flt))
 
@@ -324,6 +339,11 @@ class EdgeEngine:
         with engine_errors(self.location, f"searching {collection}"):
             got = self._shard(collection).query(request)
         return [ScoredPoint(_id(p.id), float(p.score), dict(p.payload or {})) for p in got]
+
+    def _room(self, need: int, doing: str) -> None:
+        """Stop with DiskFullError unless ``need`` bytes (plus a reserve) are free: Edge cannot
+        report a full disk, it dies of SIGBUS (search.engines.space)."""
+        ensure_space(self.root.parent, need, self.location, doing)
 
     # -- durability and indexes ----------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Qdrant Edge raises plain ``Exception`` ("Service runtime error: ..."), qdrant-cl
 ``UnexpectedResponse``, ``ResponseHandlingException``, ``ValueError`` or ``RuntimeError``, and
 any of them may surface an ``OSError``. Every engine call runs inside :func:`engine_errors`,
 which re-raises them as :class:`search.errors.StoreError` (one line, saying where and what was
-being done), so a new case (a full disk, say) is handled here once for every engine.
+being done), so a new case is handled here once for every engine: a full disk (SQLite's
+"database or disk is full", ENOSPC, a server's "No space left on device") becomes
+:class:`search.errors.DiskFullError` with the free space (``search.engines.space``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from search.engines.space import disk_full, is_disk_full, server_detail
 from search.errors import SearchError, StoreError, StoreLockedError
 
 # Our own bugs stay tracebacks: they are not the store's fault and hiding them helps no one.
@@ -32,6 +35,10 @@ def locked_error(path: Path | str) -> StoreLockedError:
 
 def translate(exc: BaseException, location: str, doing: str) -> SearchError:
     """A :class:`StoreError` for an engine exception raised while ``doing`` something."""
+    if is_disk_full(exc):
+        where = location.split(" at ", 1)[-1]
+        folder = Path(where) if location.startswith("embedded store at ") else None
+        return disk_full(location, doing, folder=folder, detail=server_detail(exc))
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "WouldBlock" in text or "already accessed by another instance" in text:
         return locked_error(location.split(" at ", 1)[-1])
