@@ -11,6 +11,7 @@ chunks/s within 20% of the small files'.
 
     python benchmarks/ingest.py --big-file                 # 30 MB vs 300 files, 2 rounds
     python benchmarks/ingest.py --big-file --mb 3 --repeat 1
+    python benchmarks/ingest.py --big-file --only big --time-limit 900   # peak RSS of 30 MB, partial
 """
 
 from __future__ import annotations
@@ -64,24 +65,41 @@ def child(root: str, store: str) -> dict:
             "timings": {k: round(v, 1) for k, v in r.timings.items()}}  # fmt: skip
 
 
-def measured(root: Path, store: Path) -> dict:
-    """Run :func:`child` in a fresh process; its figures plus the tree's peak RSS."""
+def measured(root: Path, store: Path, limit: float | None = None) -> dict:
+    """Run :func:`child` in a fresh process; its figures plus the tree's peak RSS.
+
+    With ``limit`` (seconds), a run still going then is stopped (SIGTERM, as a user would) and
+    reported as partial: the chunks in the store by then, over the seconds it ran.
+    """
     import psutil
 
     cmd = [sys.executable, __file__, "--child", str(root), "--store", str(store)]
+    t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak, top = 0, psutil.Process(proc.pid)
+    peak, top, stopped = 0, psutil.Process(proc.pid), False
     while proc.poll() is None:
         try:
             tree = [top, *top.children(recursive=True)]
             peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
         except psutil.Error:
             pass
+        if limit is not None and not stopped and time.perf_counter() - t0 > limit:
+            proc.terminate()
+            stopped = True
         time.sleep(0.1)
     out, err = proc.communicate()
-    if proc.returncode != 0:
+    seconds = time.perf_counter() - t0
+    if stopped:
+        sys.path.insert(0, str(ROOT))
+        from search.store import open_store
+
+        with open_store(path=store) as s:
+            chunks = s.chunk_count("bench", "minilm") if s.index_record("bench") else 0
+        result = {"seconds": seconds, "chunks": chunks, "partial": True, "timings": {}}
+    elif proc.returncode != 0:
         raise SystemExit(f"ingest of {root} failed:\n{err[-3000:]}")
-    result = json.loads(out.strip().splitlines()[-1])
+    else:
+        result = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_mb"] = peak / 2**20
     return result
 
@@ -93,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parts", type=int, default=300, help="small files with the same text (default 300)")
     ap.add_argument("--repeat", type=int, default=2, help="rounds of both cases (default 2)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ap.add_argument("--only", choices=("big", "small"), help="run one case only")
+    ap.add_argument("--time-limit", type=float, metavar="S",
+                    help="stop a run after S seconds and report it as partial (chunks stored by then)")  # fmt: skip
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -108,12 +129,19 @@ def main(argv: list[str] | None = None) -> int:
         big, small = make_folders(Path(tmp), args.mb, args.parts)
         for r in range(args.repeat):
             for name, root in (("big", big), ("small", small)):
-                got = measured(root, Path(tmp) / f"store-{name}-{r}")
+                if args.only and name != args.only:
+                    continue
+                got = measured(root, Path(tmp) / f"store-{name}-{r}", args.time_limit)
                 runs[name].append(got)
                 loads.append(os.getloadavg()[0])
-                print(f"round {r + 1} {name:5}: {got['seconds']:7.1f} s {got['chunks']:6} chunks "
+                tag = " (stopped: partial)" if got.get("partial") else ""
+                print(f"round {r + 1} {name:5}{tag}: {got['seconds']:7.1f} s {got['chunks']:6} chunks "
                       f"{got['chunks'] / got['seconds']:6.1f} chunks/s peak {got['peak_rss_mb']:6.0f} MB "
                       f"{json.dumps(got['timings'])}", flush=True)  # fmt: skip
+    if args.only:
+        if args.json:
+            Path(args.json).write_text(json.dumps({"runs": runs, "load": loads}, indent=2))
+        return 0
     med = {n: {"chunks_per_s": statistics.median(g["chunks"] / g["seconds"] for g in rs),
                "peak_rss_mb": statistics.median(g["peak_rss_mb"] for g in rs),
                "max_peak_rss_mb": max(g["peak_rss_mb"] for g in rs)} for n, rs in runs.items()}  # fmt: skip

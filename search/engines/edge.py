@@ -10,6 +10,8 @@ One shard per collection keeps the layout, ids, payloads and write order of the 
 (one collection per encoder plus the meta collection). Each shard has one unnamed cosine vector
 and keyword/integer payload indexes on the filter fields. An ``update`` call is one WAL entry:
 SIGKILL during a call leaves all of its points or none (measured: tests/search/test_edge.py).
+Edge cannot report a full disk (a touch of a new page of its sparse memory-mapped files is a
+SIGBUS), so each update, create and load is preceded by a free-space check (search.engines.space).
 Edge builds no index in the background: HNSW is built by :meth:`EdgeEngine.build_index`, which
 the store calls when a collection has grown past the size where it pays (search.store).
 """
@@ -216,7 +218,9 @@ class EdgeEngine:
         path = self._path(collection)
         if path.exists():  # a create that was killed half-way
             shutil.rmtree(path)
-        self._room(CREATE_BYTES, f"creating {collection}")
+        # A payload index writes two 1 MB flag files in full, like the shard's own.
+        index_bytes = 2 * 2**20 * len(FILTER_FIELDS) if filter_fields else 0
+        self._room(CREATE_BYTES + index_bytes, f"creating {collection}")
         quantized = _quantization(quantize)
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(
