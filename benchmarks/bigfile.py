@@ -75,7 +75,9 @@ def measured(root: Path, store: Path, limit: float | None = None) -> dict:
 
     cmd = [sys.executable, __file__, "--child", str(root), "--store", str(store)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak, top, stopped = 0, psutil.Process(proc.pid), False
     while proc.poll() is None:
         try:
@@ -105,10 +107,16 @@ def measured(root: Path, store: Path, limit: float | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--big-file", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--mb", type=float, default=30.0, help="size of the big file in MB (default 30)")
-    ap.add_argument("--parts", type=int, default=300, help="small files with the same text (default 300)")
+    ap.add_argument(
+        "--mb", type=float, default=30.0, help="size of the big file in MB (default 30)"
+    )
+    ap.add_argument(
+        "--parts", type=int, default=300, help="small files with the same text (default 300)"
+    )
     ap.add_argument("--repeat", type=int, default=2, help="rounds of both cases (default 2)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     ap.add_argument("--only", choices=("big", "small"), help="run one case only")
@@ -152,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         m = med[n]
         print(f"  {label:10} {m['chunks_per_s']:7.1f} chunks/s  peak RSS (process tree) "
               f"{m['peak_rss_mb']:6.0f} MB (max {m['max_peak_rss_mb']:.0f})")  # fmt: skip
-    print(f"  throughput ratio one file / small files: {ratio:.2f} (target >= 0.80); "
-          f"peak RSS target < 2048 MB: {'met' if med['big']['max_peak_rss_mb'] < 2048 else 'NOT met'}")
+    print(
+        f"  throughput ratio one file / small files: {ratio:.2f} (target >= 0.80); "
+        f"peak RSS target < 2048 MB: {'met' if med['big']['max_peak_rss_mb'] < 2048 else 'NOT met'}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "medians": med, "ratio": ratio,
                                                "load": loads}, indent=2))  # fmt: skip

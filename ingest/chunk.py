@@ -243,9 +243,7 @@ def streamed_spans(
         emitted_to, lo, current = cut, nxt_lo, nxt
 
 
-def _stitch(
-    a: list[tuple[int, int]], b: list[tuple[int, int]], lo: int, hi: int
-) -> int | None:
+def _stitch(a: list[tuple[int, int]], b: list[tuple[int, int]], lo: int, hi: int) -> int | None:
     """The first span start in ``[lo, hi)`` where ``a`` and ``b`` agree on ``_AGREE`` spans."""
     starts_b = {sp[0]: i for i, sp in enumerate(b) if lo <= sp[0] < hi}
     for i, sp in enumerate(a):

@@ -158,7 +158,9 @@ class Progress:
             from tqdm import tqdm
 
             # "file": characters of very large documents cut into pieces so far (ingest.pipeline)
-            unit = {"parse": "file", "file": "char", "embed": "chunk", "write": "doc"}.get(stage, "item")
+            unit = {"parse": "file", "file": "char", "embed": "chunk", "write": "doc"}.get(
+                stage, "item"
+            )
             self._bars[stage] = tqdm(
                 total=self._total.get(stage) or None, desc=f"{stage:>7}", unit=unit,
                 unit_scale=stage == "file",

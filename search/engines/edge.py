@@ -271,7 +271,9 @@ class EdgeEngine:
     ) -> None:
         shard = self._shard(collection)
         if ids:
-            points_bytes = np.asarray(vectors).size * 4 + sum(len(json.dumps(p, default=str)) for p in payloads)
+            points_bytes = np.asarray(vectors).size * 4 + sum(
+                len(json.dumps(p, default=str)) for p in payloads
+            )
             self._room(WRITE_FACTOR * points_bytes, f"writing to {collection}")
         with engine_errors(self.location, f"writing to {collection}"):
             if ids:

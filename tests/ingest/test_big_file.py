@@ -54,8 +54,13 @@ def test_streamed_token_windows_equal_the_whole_text_ones(shared_data, minilm):
     text = _book(shared_data, 120_000)
     (doc,) = [parse_file_text(text)]
     for spans in (None, minilm.token_offsets):
-        whole = [(c.start_char, c.end_char) for c in chunk_document(doc, "tokens", token_spans=spans, **SMALL)]
-        assert token_window_ranges(doc.text, token_spans=spans, piece_chars=10_000, **SMALL) == whole
+        whole = [
+            (c.start_char, c.end_char)
+            for c in chunk_document(doc, "tokens", token_spans=spans, **SMALL)
+        ]
+        assert (
+            token_window_ranges(doc.text, token_spans=spans, piece_chars=10_000, **SMALL) == whole
+        )
         assert list(streamed_spans(doc.text, spans, piece_chars=10_000, overlap_chars=2_000)) == (
             chunk_mod._clean_spans((spans or chunk_mod.whitespace_spans)(doc.text), len(doc.text))
         )
@@ -67,7 +72,9 @@ def parse_file_text(text: str):
     return parse_text(text, "book.txt")
 
 
-def test_plain_text_partitioned_in_pieces_gives_the_same_elements(tmp_path, shared_data, monkeypatch):
+def test_plain_text_partitioned_in_pieces_gives_the_same_elements(
+    tmp_path, shared_data, monkeypatch
+):
     path = tmp_path / "book.txt"
     path.write_text(_book(shared_data, 60_000), encoding="utf-8")
     whole = parse_file(path)

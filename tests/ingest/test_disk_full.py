@@ -50,7 +50,9 @@ def case(tmp_path_factory):
 
     root = write_folder(tmp_path_factory.mktemp("full") / "docs")
     with open_store(path=tmp_path_factory.mktemp("clean")) as clean:
-        ingest_folder(root, index="k", encoders=[load_encoder("minilm")], store=clean, workers=0, **SMALL)
+        ingest_folder(
+            root, index="k", encoders=[load_encoder("minilm")], store=clean, workers=0, **SMALL
+        )
         return root, snapshot(clean, "k")
 
 
@@ -104,9 +106,14 @@ def test_opening_an_edge_store_on_a_full_disk_is_one_line(tmp_path, case, capsys
     sparse = space.sparse_bytes(path / "edge")
     assert sparse > space.RESERVE
     monkeypatch.setattr(space, "free_bytes", lambda p: sparse // 2)
-    assert main(["search", "mean pooling", "--index", "k", "-e", "minilm", "--store", str(path)]) == 2
+    assert (
+        main(["search", "mean pooling", "--index", "k", "-e", "minilm", "--store", str(path)]) == 2
+    )
     line = capsys.readouterr().err.strip()
-    assert line.startswith("diffsearch search: error: the embedded store at") and "opening ds__k__" in line
+    assert (
+        line.startswith("diffsearch search: error: the embedded store at")
+        and "opening ds__k__" in line
+    )
 
 
 @pytest.mark.parametrize("after", [3, 17])
@@ -156,7 +163,9 @@ def test_server_disk_full_is_one_line_and_the_rerun_completes(tmp_path, case, mo
         ingest_folder(root, index="k", encoders=["minilm"], store=store, workers=0, **SMALL)
     msg = str(got.value)
     assert "\n" not in msg and msg.startswith("the Qdrant server at http://localhost:6333 ran out")
-    assert "WAL buffer size exceeds available disk space" in msg and "server's storage volume" in msg
+    assert (
+        "WAL buffer size exceeds available disk space" in msg and "server's storage volume" in msg
+    )
     monkeypatch.setattr(client, "batch_update_points", real)
     try:
         _rerun_is_exact(store, root, clean)
@@ -171,7 +180,9 @@ def test_disk_full_errors_of_each_engine_are_recognised(tmp_path):
         assert isinstance(translate(exc, where, "writing"), DiskFullError)
     server = UnexpectedResponse(500, "Internal Server Error", SERVER_FULL, httpx.Headers())
     assert isinstance(translate(server, "Qdrant server at http://q:6333", "writing"), DiskFullError)
-    assert not isinstance(translate(sqlite3.OperationalError("no such table: points"), where, "x"), DiskFullError)
+    assert not isinstance(
+        translate(sqlite3.OperationalError("no such table: points"), where, "x"), DiskFullError
+    )
 
 
 def test_a_full_disk_under_a_file_diffsearch_writes_is_one_line(tmp_path, capsys, monkeypatch):
@@ -184,7 +195,9 @@ def test_a_full_disk_under_a_file_diffsearch_writes_is_one_line(tmp_path, capsys
     monkeypatch.setattr("ui.cli.build_parser", lambda: _Parser(parser_func))
     assert main(["eval"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"diffsearch eval: error: no space left on the disk while writing {tmp_path}")
+    assert err.startswith(
+        f"diffsearch eval: error: no space left on the disk while writing {tmp_path}"
+    )
     assert "MB free there" in err and "\n" not in err
 
 
@@ -261,4 +274,6 @@ def test_a_real_full_tmpfs_gives_one_line_and_the_rerun_completes(tmp_path, case
     assert sum(map(len, partial.values())) < sum(map(len, clean.values()))  # stopped part way
     assert Path(f"{mnt}.rc2").read_text().strip() == "0", Path(f"{mnt}.err2").read_text()[-3000:]
     done = json.loads(Path(f"{mnt}.json").read_text())
-    assert_same_points(clean, {c: {i: (h, np.asarray(v)) for i, (h, v) in ps.items()} for c, ps in done.items()})
+    assert_same_points(
+        clean, {c: {i: (h, np.asarray(v)) for i, (h, v) in ps.items()} for c, ps in done.items()}
+    )
