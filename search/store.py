@@ -384,10 +384,13 @@ class Store:
                 marks = []
                 for d in replaced:
                     entry = before.get(d.doc_id) or {}
+                    # The new manifest's n_chunks: a piece's pending entry covers the whole
+                    # document at once, so later pieces need not rewrite it.
                     bound[d.doc_id] = max(
                         int(entry.get("n_chunks") or 0),
                         int(entry.get("max_chunks") or 0),
                         _chunk_end(d.chunks),
+                        int(d.manifest.get("n_chunks") or 0),
                     )
                     if entry.get("state") != "pending" or bound[d.doc_id] > int(
                         entry.get("max_chunks") or 0
