@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from encoders.bm25 import BM25_NAME
 from encoders.presets import PRESETS, Preset
 from encoders.weights import adapter_env_var_for, find_adapter, find_weights
 
@@ -54,6 +55,14 @@ def list_encoders() -> list[EncoderListing]:
                 late_chunking=late_chunking_support(p),
             )
         )
+    rows.append(
+        EncoderListing(
+            name=BM25_NAME, family="sparse", attention="-", pooling="-", dim=0, max_tokens=0,
+            model_id="BM25 (PyStemmer Porter)", available=True,
+            note="lexical BM25 (sparse vectors, IDF in Qdrant); hybrid:ENCODER,bm25 fuses both",
+            dims="sparse",
+        )
+    )  # fmt: skip
     return rows
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from encoders.bm25 import BM25_NAME, load_bm25
 from encoders.errors import EncoderError
 from encoders.presets import Preset
 from encoders.resolve import Resolved, read_config, resolve
@@ -103,6 +104,8 @@ def load_encoder(
         spec = model.replace(**options) if options else model
     else:
         spec = EncoderSpec(os.fspath(model), **options)
+    if spec.model == BM25_NAME:  # sparse vectors, no model: see encoders.bm25
+        return load_bm25()  # type: ignore[return-value]
     resolved = resolve(spec)
     with _CACHE_LOCK:
         if resolved.spec not in _CACHE:
@@ -168,6 +171,8 @@ def load_token_offsets(spec: EncoderSpec) -> Callable[[str], list[tuple[int, int
     For a process that chunks text for encoders that run elsewhere (a cluster's driver needs the
     tokenizer of a 7B model, not its weights). Equal to ``load_encoder(spec).token_offsets``.
     """
+    if spec.model == BM25_NAME:
+        return load_bm25().token_offsets
     resolved = resolve(spec)
     with _CACHE_LOCK:
         if resolved.spec in _CACHE:

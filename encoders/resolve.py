@@ -232,4 +232,6 @@ def _named_adapter(spec: EncoderSpec) -> str | None:
 
 def encoder_name(spec: EncoderSpec) -> str:
     """The name an index keys this encoder's vectors by (``minilm``, ``minilm+causal``, ...)."""
+    if spec.model == "bm25":  # encoders.bm25.BM25_NAME: sparse vectors, no preset
+        return spec.model
     return resolve(spec).name

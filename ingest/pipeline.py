@@ -27,6 +27,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from encoders.bm25 import BM25_NAME
 from ingest.chunk import SPAN_PIECE_CHARS, chunk_document, chunks_at, token_window_ranges
 from ingest.embed import AnyCall, EmbedCall, Embedder, EmbedderFactory, LocalEmbedder, SpanCall
 from ingest.encoder_set import EncoderSet
@@ -400,8 +401,16 @@ class _Run:
                         self.report.encoder_added[e] = self.report.encoder_added.get(e, 0) + 1
                     yield (
                         DocumentWrite(job.doc_id, with_encoders(old, missing), chunks, {}, False),
-                        missing,
+                        self._with_bm25(missing),
                     )
+
+    def _with_bm25(self, missing: list[str]) -> list[str]:
+        """A dense encoder added to an index with BM25 gets the chunks' BM25 vectors written
+        beside its own (for hybrid queries); BM25 costs next to nothing to recompute."""
+        sparse = [n for n in self.encoders.names if n == BM25_NAME]
+        if sparse and missing and not set(missing) <= set(sparse):
+            return [*missing, *[n for n in sparse if n not in missing]]
+        return missing
 
     def _reparse(self, job: Job) -> Iterator[DocumentWrite]:
         if job.record is not None:
@@ -502,7 +511,7 @@ class _Run:
             if not offsets:
                 continue
             parts = [batch.parts[(name, at)] for at in offsets]
-            mat = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            mat = parts[0] if len(parts) == 1 else _concat(parts)
             row = 0
             for d, encs in batch.docs:
                 if name in encs:
@@ -563,3 +572,11 @@ class _Run:
         if strict and self.report.failed:
             raise IngestFailedError(self.report)
         return self.report
+
+
+def _concat(parts: list[Any]) -> Any:
+    """One encoder's results of a batch, in call order: dense (n, dim) blocks or lists of BM25
+    sparse vectors."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return [row for part in parts for row in part]

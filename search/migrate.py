@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from encoders.bm25 import SparseVector
 from search.connect import detect_engine, open_local
 from search.engines.base import Engine
 from search.engines.edge import EdgeEngine, edge_root, is_edge_store, write_marker
 from search.errors import StoreError
+from search.records import StoredPoint
 
 BATCH = 1024
 #: Largest difference allowed between a source vector and its copy (see module doc).
@@ -113,30 +115,45 @@ def _copy_all(
     for name in source.collections():
         state = source.index_state(name)
         target.create(name, state.dim, filter_fields=not name.endswith("__meta"),
-                      quantize=state.quantization)  # fmt: skip
+                      quantize=state.quantization, sparse=state.sparse)  # fmt: skip
         done = 0
-        ids: list[str] = []
-        vectors: list[list[float]] = []
-        payloads: list[dict[str, Any]] = []
+        page: list[StoredPoint] = []
         for p in source.scroll(name, with_vectors=True):
-            ids.append(p.id)
-            vectors.append(p.vector or [])
-            payloads.append(p.payload)
-            if len(ids) == BATCH:
-                target.write(name, ids, np.asarray(vectors, np.float32), payloads)
-                done += len(ids)
-                ids, vectors, payloads = [], [], []
+            page.append(p)
+            if len(page) == BATCH:
+                _write_page(target, name, state.dim, page)
+                done += len(page)
+                page = []
                 if progress is not None:
                     progress(name, done, state.points)
-        if ids:
-            target.write(name, ids, np.asarray(vectors, np.float32), payloads)
-            done += len(ids)
+        if page:
+            _write_page(target, name, state.dim, page)
+            done += len(page)
         target.sync([name])
         if progress is not None:
             progress(name, done, state.points)
         counts[name] = done
         worst = max(worst, _verify(source, target, name))
     return counts, worst
+
+
+def _write_page(target: Engine, name: str, dim: int, page: list[StoredPoint]) -> None:
+    """Copy a page of points: dense vectors and payloads, then BM25 vectors where they are."""
+    ids, payloads = [p.id for p in page], [p.payload for p in page]
+    if not dim:  # a BM25 collection: sparse vectors only
+        rows = [p.sparse or SparseVector((), ()) for p in page]
+        target.write(name, ids, None, payloads, sparse=rows)
+        return
+    target.write(name, ids, np.asarray([p.vector or [] for p in page], np.float32), payloads)
+    with_sparse = [p for p in page if p.sparse is not None]
+    if with_sparse:
+        target.set_sparse(name, [p.id for p in with_sparse], [p.sparse for p in with_sparse])  # type: ignore[misc]
+
+
+def _same_sparse(a: SparseVector | None, b: SparseVector | None) -> bool:
+    if a is None or b is None:
+        return not a and not b  # absent, or empty: the same
+    return a.indices == b.indices and np.allclose(a.values, b.values, rtol=0, atol=VECTOR_ATOL)
 
 
 def _verify(source: Engine, target: Engine, name: str) -> float:
@@ -155,6 +172,12 @@ def _verify(source: Engine, target: Engine, name: str) -> float:
                 raise StoreError(
                     f"migration check failed: point {p.id} of {name} differs in its copy"
                 )
+            if not _same_sparse(copy.sparse, p.sparse):
+                raise StoreError(
+                    f"migration check failed: the BM25 vector of {p.id} in {name} differs"
+                )
+            if p.vector is None and copy.vector is None:
+                continue
             d = float(np.max(np.abs(np.asarray(copy.vector) - np.asarray(p.vector))))
             if not d <= VECTOR_ATOL:
                 raise StoreError(

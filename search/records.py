@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from encoders.bm25 import SparseVector
 from search.errors import QueryError
 
 #: The engines an index can live in: one source of truth for their names.
@@ -83,6 +84,7 @@ class StoredPoint:
     id: str
     payload: dict[str, Any]
     vector: list[float] | None = None
+    sparse: SparseVector | None = None  #: its BM25 vector, when asked for and present
 
 
 @dataclass(frozen=True)

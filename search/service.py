@@ -161,7 +161,15 @@ class SearchService:
     ) -> None:
         self.store = store
         self.paths = paths
-        self._load = encoder_loader or functools.partial(load_index_encoder, paths=paths)
+        self._load_part = encoder_loader or functools.partial(load_index_encoder, paths=paths)
+
+    def _load(self, info: dict[str, Any]) -> Any:
+        """The encoder of a recorded ``info``; a hybrid retriever's embeds queries both ways."""
+        if info.get("kind") == "hybrid":
+            from search.hybrid import HybridEncoder
+
+            return HybridEncoder(info, self._load_part)
+        return self._load_part(info)
 
     # -- catalogue ---------------------------------------------------------------------------
 

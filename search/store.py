@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from encoders.bm25 import SparseVector, is_sparse
+from search.bm25_store import bm25_rows, bm25_updates, lexical_fetch
 from search.connect import connect
 from search.engines.base import HNSW_MIN_FLOATS, ClusterLayout, Engine
 from search.errors import (
@@ -44,6 +46,7 @@ from search.errors import (
 )
 from search.grouping import best_per_document
 from search.hnsw import OptimizeReport, build_where_due
+from search.hybrid import HybridQuery, hybrid_info, hybrid_parts, is_hybrid
 from search.layout import (
     PREFIX,
     check_index_name,
@@ -140,6 +143,9 @@ class Store:
         Raises:
             IndexNotFoundError, EncoderNotInIndexError.
         """
+        if is_hybrid(encoder):  # synthesised from its two parts (search.hybrid)
+            dense, sparse = hybrid_parts(encoder)
+            return hybrid_info(self.encoder_info(index, dense), self.encoder_info(index, sparse))
         record = self._cached_record(index)
         if encoder not in record.get("encoders", {}):
             record = self._cached_record(index, refresh=True)  # another process may have added it
@@ -243,7 +249,7 @@ class Store:
         yield from self.engine.scroll(collection, with_vectors=with_vectors)
 
     def query(
-        self, index: str, encoder: str, vector: np.ndarray, k: int, *,
+        self, index: str, encoder: str, vector: np.ndarray | SparseVector | HybridQuery, k: int, *,
         group_by_doc: bool = True, where: Where | None = None, exact: bool = False,
     ) -> list[Hit]:  # fmt: skip
         """Nearest chunks by cosine, best first. Warm: one engine call (see module doc).
@@ -251,7 +257,8 @@ class Store:
         Args:
             index: Index name.
             encoder: Encoder whose vectors to search.
-            vector: Query embedding, shape (dim,) or (1, dim).
+            vector: Query embedding, shape (dim,) or (1, dim); for ``bm25`` its
+                ``SparseVector``, for ``hybrid:DENSE,bm25`` a ``search.hybrid.HybridQuery``.
             k: Number of hits (documents when ``group_by_doc``).
             group_by_doc: Best chunk per document, ``k`` documents.
             where: Filters applied inside the engine, before ranking.
@@ -263,6 +270,11 @@ class Store:
         if k < 1:
             raise QueryError(f"k must be at least 1, not {k}")
         info = self.encoder_info(index, encoder)
+        conditions = where_conditions(where)
+        if info.get("kind") in ("sparse", "hybrid"):
+            lexical = lexical_fetch(self.engine, self._lock, self._records[index], index, info,
+                                    vector, conditions, exact)  # fmt: skip
+            return self._ranked(index, lexical, k, group_by_doc)
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vec.shape[0] != int(info["dim"]):
             info = self._refreshed_info(index, encoder)  # recreated elsewhere with another size?
@@ -271,13 +283,17 @@ class Store:
                     f"query vector has {vec.shape[0]} dimensions but index {index!r} stores "
                     f"{info['dim']}-dimensional vectors for encoder {encoder!r}"
                 )
-        conditions = where_conditions(where)
         collection = self._records[index]["collections"][encoder]
 
         def fetch(limit: int) -> list[Any]:
             with self._lock:
                 return self.engine.search(collection, vec, limit, conditions, exact=exact)
 
+        return self._ranked(index, fetch, k, group_by_doc)
+
+    def _ranked(
+        self, index: str, fetch: Callable[[int], list[Any]], k: int, group_by_doc: bool
+    ) -> list[Hit]:
         try:
             if group_by_doc:  # not a grouped query: local mode scans everything for it
                 points = best_per_document(fetch, k, lambda p: p.payload.get("doc_id"))
@@ -335,10 +351,22 @@ class Store:
             return
         collection = collection_name(index, name)
         with self._lock:
-            # create() replaces a leftover collection (from a dropped encoder, or a killed run)
-            self.engine.create(collection, dim, filter_fields=True, quantize=info.get("quantize"))
+            # create() replaces a leftover collection (from a dropped encoder, or a killed run).
+            # Every encoder collection declares the BM25 sparse vector: a dense one holds it
+            # beside its own for hybrid queries once the index has bm25 (search.hybrid).
+            self.engine.create(
+                collection, dim, filter_fields=True, quantize=info.get("quantize"), sparse=True
+            )
+            slots = set(record.get("with_bm25", []))
+            if is_sparse(info):
+                slots |= {e for e, c in record["collections"].items() if self.engine.add_sparse(c)}
+            else:
+                slots.add(name)
         record["encoders"][name] = dict(info)
         record["collections"][name] = collection
+        record["with_bm25"] = sorted(
+            slots - {e for e, i in record["encoders"].items() if is_sparse(i)}
+        )
         self._put_record(index, record)
 
     def write_documents(self, index: str, docs: Sequence[Any]) -> None:
@@ -362,7 +390,12 @@ class Store:
                 )
             dim = int(record["encoders"][enc]["dim"])
             for d in docs:
-                if enc in d.vectors and np.shape(d.vectors[enc]) != (len(d.chunks), dim):
+                if enc in d.vectors and is_sparse(record["encoders"][enc]):
+                    if len(d.vectors[enc]) != len(d.chunks):
+                        raise IndexMismatchError(
+                            f"{len(d.vectors[enc])} BM25 vectors for {len(d.chunks)} chunks of {d.doc_id!r}"
+                        )
+                elif enc in d.vectors and np.shape(d.vectors[enc]) != (len(d.chunks), dim):
                     raise IndexMismatchError(
                         f"vectors of shape {np.shape(d.vectors[enc])} for {d.doc_id!r} do not fit index "
                         f"{index!r}: encoder {enc!r} stores {dim}-dimensional vectors"
@@ -412,20 +445,34 @@ class Store:
                 ids: list[str] = []
                 blocks: list[np.ndarray] = []
                 payloads: list[dict[str, Any]] = []
+                dense = not is_sparse(record["encoders"][enc])  # bm25: sparse vectors only
                 for d in docs:
                     if enc not in d.vectors:
                         continue
                     ids += [point_id(index, d.doc_id, int(c["chunk"])) for c in d.chunks]
-                    blocks.append(np.asarray(d.vectors[enc], dtype=np.float32))
+                    if dense:
+                        blocks.append(np.asarray(d.vectors[enc], dtype=np.float32))
                     payloads += [dict(c) for c in d.chunks]
                 if ids or stale_ids:
+                    collection = record["collections"][enc]
                     vectors = np.concatenate(blocks) if blocks else None
-                    self.engine.write(record["collections"][enc], ids, vectors, payloads, stale_ids)
-                    written.append(record["collections"][enc])
+                    sparse = bm25_rows(record, enc, docs)
+                    self.engine.write(collection, ids, vectors, payloads, stale_ids, sparse=sparse)
+                    written.append(collection)
+            written += self._bm25_beside(index, record, docs)
             self.engine.sync(written)
             done = [{"kind": "doc", "doc_id": d.doc_id, **d.manifest} for d in docs if d.final]
             if done:
                 self._upsert_meta(index, done)
+
+    def _bm25_beside(self, index: str, record: dict[str, Any], docs: Sequence[Any]) -> list[str]:
+        """BM25 vectors of unchanged documents that only gained bm25 (``-e bm25`` on an
+        existing index), set beside the dense vectors already stored; the collections written."""
+        out = []
+        for enc, ids, sparse in bm25_updates(record, docs, index):
+            self.engine.set_sparse(record["collections"][enc], ids, sparse)
+            out.append(record["collections"][enc])
+        return out
 
     def _manifest_entries(self, index: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Current manifest entries of some documents (absent ones are left out)."""

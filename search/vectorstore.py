@@ -14,7 +14,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from encoders.bm25 import SparseVector
 from ingest.write import IndexWriter
+from search.hybrid import HybridQuery
 from search.records import DocRecord, EngineName, Hit, IndexInfo, StoredPoint, Where
 
 
@@ -53,7 +55,7 @@ class VectorStore(IndexWriter, Protocol):
         self,
         index: str,
         encoder: str,
-        vector: np.ndarray,
+        vector: np.ndarray | SparseVector | HybridQuery,
         k: int,
         *,
         group_by_doc: bool = True,

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from encoders.bm25 import SparseVector
 from search.records import Conditions, EngineName, ScoredPoint, StoredPoint
 
 #: A collection gets an HNSW graph once it holds this many vector floats (points x dim).
@@ -43,6 +44,10 @@ HNSW_SEGMENT_KB = HNSW_MIN_NEW_FLOATS * 4 // 1024
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 100
 HNSW_EF = 128
+
+#: Reciprocal rank fusion constant of hybrid queries: 1 / (RRF_K + rank) per list (Cormack et
+#: al. 2009's 60, which Qdrant's ``Rrf(k=60)`` takes too; Qdrant's own default is 2).
+RRF_K = 60
 
 #: Payload fields the store filters on, with their index type (keyword or integer).
 FILTER_FIELDS: dict[str, str] = {"doc_id": "keyword", "filetype": "keyword", "page": "integer"}
@@ -67,6 +72,7 @@ class VectorIndexState:
     dim: int
     hnsw: bool
     quantization: str | None = None
+    sparse: bool = False  #: whether it holds the BM25 sparse vector
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,13 @@ class Engine(Protocol):
     def exists(self, collection: str) -> bool: ...
 
     def create(
-        self, collection: str, dim: int, *, filter_fields: bool, quantize: str | None = None
+        self,
+        collection: str,
+        dim: int,
+        *,
+        filter_fields: bool,
+        quantize: str | None = None,
+        sparse: bool = False,
     ) -> None:
         """A collection of ``dim``-dimensional cosine vectors (payload indexes on
         :data:`FILTER_FIELDS` when ``filter_fields``).
@@ -131,6 +143,9 @@ class Engine(Protocol):
         asks for the engine's own quantization of the stored vectors: ``int8`` scalar,
         ``binary`` one bit per dimension, kept in RAM with the float32 originals on disk for
         rescoring.
+
+        ``dim`` 0: no dense vector. ``sparse``: also the named sparse vector
+        ``encoders.bm25.SPARSE_VECTOR`` with Qdrant's IDF modifier (BM25).
         """
         ...
 
@@ -143,8 +158,10 @@ class Engine(Protocol):
         vectors: np.ndarray | None,
         payloads: Sequence[dict[str, Any]],
         delete_ids: Sequence[str] = (),
+        sparse: Sequence[SparseVector] | None = None,
     ) -> None:
-        """Upsert points (``vectors`` of shape (len(ids), dim)), then delete ``delete_ids``.
+        """Upsert points (``vectors`` of shape (len(ids), dim); ``sparse``: their BM25 vectors,
+        in a collection created with ``sparse``), then delete ``delete_ids``.
 
         One call: its points reach disk all together (one WAL entry in Edge, one SQLite
         transaction in local mode, one request to a server).
@@ -177,6 +194,31 @@ class Engine(Protocol):
         exact: bool = False,
     ) -> list[ScoredPoint]:
         """Nearest points by cosine, best first; ``exact`` skips any approximate index."""
+        ...
+
+    def search_sparse(
+        self, collection: str, vector: SparseVector, limit: int, conditions: Conditions = ()
+    ) -> list[ScoredPoint]:
+        """Best points by the sparse vector's dot product times Qdrant's IDF (BM25), exact."""
+        ...
+
+    def search_hybrid(
+        self, collection: str, dense: np.ndarray, sparse: SparseVector, limit: int,
+        conditions: Conditions = (), *, prefetch: int, exact: bool = False,
+    ) -> list[ScoredPoint]:  # fmt: skip
+        """One query: the top ``prefetch`` by cosine and by BM25, fused by reciprocal rank
+        (:data:`RRF_K`) inside the engine; scores are the fused ones."""
+        ...
+
+    def set_sparse(
+        self, collection: str, ids: Sequence[str], sparse: Sequence[SparseVector]
+    ) -> None:
+        """Give existing points their BM25 vectors (dense vectors and payloads untouched); one
+        call reaches disk whole, like :meth:`write`."""
+        ...
+
+    def add_sparse(self, collection: str) -> bool:
+        """Declare the BM25 sparse vector on an existing collection; False if it cannot."""
         ...
 
     def sync(self, collections: Sequence[str]) -> None:

@@ -30,12 +30,14 @@ from typing import IO, Any
 import numpy as np
 import qdrant_edge as qe
 
+from encoders.bm25 import SPARSE_VECTOR, SparseVector
 from search.engines.base import (
     FILTER_FIELDS,
     HNSW_EF,
     HNSW_EF_CONSTRUCT,
     HNSW_M,
     HNSW_SEGMENT_KB,
+    RRF_K,
     VectorIndexState,
 )
 from search.engines.errors import engine_errors, locked_error, translate
@@ -144,7 +146,38 @@ def _id(point_id: Any) -> str:
 
 
 def _vector(record: Any, wanted: bool) -> list[float] | None:
-    return [float(x) for x in record.vector] if wanted and record.vector is not None else None
+    vector = record.vector if wanted else None
+    if isinstance(vector, dict):  # named vectors: the dense one is unnamed
+        vector = vector.get("")
+    return [float(x) for x in vector] if vector is not None else None
+
+
+def _stored_sparse(record: Any, wanted: bool) -> SparseVector | None:
+    vector = record.vector if wanted else None
+    got = vector.get(SPARSE_VECTOR) if isinstance(vector, dict) else None
+    if got is None:
+        return None
+    return SparseVector(tuple(int(i) for i in got.indices), tuple(float(v) for v in got.values))
+
+
+def _stored(record: Any, wanted: bool) -> StoredPoint:
+    payload = dict(record.payload or {})
+    return StoredPoint(
+        _id(record.id), payload, _vector(record, wanted), _stored_sparse(record, wanted)
+    )
+
+
+def _qe_sparse(vector: SparseVector) -> qe.SparseVector:
+    return qe.SparseVector(list(vector.indices), list(vector.values))
+
+
+def _point_vector(dense: list[float] | None, sparse: SparseVector | None) -> Any:
+    if sparse is None:
+        return dense
+    named: dict[str, Any] = {SPARSE_VECTOR: _qe_sparse(sparse)}
+    if dense is not None:
+        named[""] = dense
+    return named
 
 
 class EdgeEngine:
@@ -213,7 +246,13 @@ class EdgeEngine:
         return shard
 
     def create(
-        self, collection: str, dim: int, *, filter_fields: bool, quantize: str | None = None
+        self,
+        collection: str,
+        dim: int,
+        *,
+        filter_fields: bool,
+        quantize: str | None = None,
+        sparse: bool = False,
     ) -> None:
         path = self._path(collection)
         if path.exists():  # a create that was killed half-way
@@ -229,7 +268,12 @@ class EdgeEngine:
                 # Quantized copy in RAM, originals on disk (read to rescore): the memory saving.
                 on_disk=True if quantized is not None else None,
                 quantization_config=quantized,
-            ),
+            )
+            if dim
+            else None,
+            sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
+            if sparse
+            else None,
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=HNSW_SEGMENT_KB),
             hnsw_config=_hnsw_config(),
         )
@@ -268,6 +312,7 @@ class EdgeEngine:
         vectors: np.ndarray | None,
         payloads: Sequence[dict[str, Any]],
         delete_ids: Sequence[str] = (),
+        sparse: Sequence[SparseVector] | None = None,
     ) -> None:
         shard = self._shard(collection)
         if ids:
@@ -277,8 +322,16 @@ class EdgeEngine:
             self._room(WRITE_FACTOR * points_bytes, f"writing to {collection}")
         with engine_errors(self.location, f"writing to {collection}"):
             if ids:
-                rows = np.asarray(vectors, dtype=np.float32).tolist()
-                points = [qe.Point(i, v, p) for i, v, p in zip(ids, rows, payloads, strict=True)]
+                rows: list[Any] = (
+                    [None] * len(ids)
+                    if vectors is None
+                    else np.asarray(vectors, dtype=np.float32).tolist()
+                )
+                sparse_rows: Sequence[Any] = [None] * len(ids) if sparse is None else sparse
+                points = [
+                    qe.Point(i, _point_vector(v, sv), p)
+                    for i, v, sv, p in zip(ids, rows, sparse_rows, payloads, strict=True)
+                ]
                 shard.update(qe.UpdateOperation.upsert_points(points))
             if delete_ids:
                 shard.update(qe.UpdateOperation.delete_points(list(delete_ids)))
@@ -298,9 +351,7 @@ class EdgeEngine:
             return []
         with engine_errors(self.location, f"reading {collection}"):
             got = self._shard(collection).retrieve(list(ids), True, with_vectors)
-        return [
-            StoredPoint(_id(r.id), dict(r.payload or {}), _vector(r, with_vectors)) for r in got
-        ]
+        return [_stored(r, with_vectors) for r in got]
 
     def scroll(
         self, collection: str, conditions: Conditions = (), *, with_vectors: bool = False
@@ -314,7 +365,7 @@ class EdgeEngine:
             with engine_errors(self.location, f"reading {collection}"):
                 records, offset = shard.scroll(request)
             for r in records:
-                yield StoredPoint(_id(r.id), dict(r.payload or {}), _vector(r, with_vectors))
+                yield _stored(r, with_vectors)
             if offset is None:
                 return
 
@@ -351,6 +402,60 @@ class EdgeEngine:
         report a full disk, it dies of SIGBUS (search.engines.space)."""
         ensure_space(self.root.parent, need, self.location, doing)
 
+    # -- sparse vectors (BM25) and hybrid queries -----------------------------------------------
+
+    def _query(self, collection: str, request: qe.QueryRequest) -> list[ScoredPoint]:
+        with engine_errors(self.location, f"searching {collection}"):
+            got = self._shard(collection).query(request)
+        return [ScoredPoint(_id(p.id), float(p.score), dict(p.payload or {})) for p in got]
+
+    def search_sparse(
+        self, collection: str, vector: SparseVector, limit: int, conditions: Conditions = ()
+    ) -> list[ScoredPoint]:
+        query = qe.Query.Nearest(_qe_sparse(vector), using=SPARSE_VECTOR)
+        request = qe.QueryRequest(
+            limit=limit, query=query, filter=_filter(conditions), with_payload=True
+        )
+        return self._query(collection, request)
+
+    def search_hybrid(
+        self, collection: str, dense: np.ndarray, sparse: SparseVector, limit: int,
+        conditions: Conditions = (), *, prefetch: int, exact: bool = False,
+    ) -> list[ScoredPoint]:  # fmt: skip
+        flt = _filter(conditions)
+        dense_query = qe.Query.Nearest(np.asarray(dense, dtype=np.float32).tolist())
+        params = qe.SearchParams(exact=True) if exact else qe.SearchParams(hnsw_ef=HNSW_EF)
+        stages = [
+            qe.Prefetch(limit=prefetch, query=dense_query, filter=flt, params=params),
+            qe.Prefetch(limit=prefetch, filter=flt,
+                        query=qe.Query.Nearest(_qe_sparse(sparse), using=SPARSE_VECTOR)),
+        ]  # fmt: skip
+        request = qe.QueryRequest(
+            limit=limit, prefetches=stages, with_payload=True,
+            query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub lists Fusion only
+        )  # fmt: skip
+        return self._query(collection, request)
+
+    def set_sparse(
+        self, collection: str, ids: Sequence[str], sparse: Sequence[SparseVector]
+    ) -> None:
+        if not ids:
+            return
+        rows = [
+            qe.PointVectors(i, {SPARSE_VECTOR: _qe_sparse(v)})
+            for i, v in zip(ids, sparse, strict=True)
+        ]
+        with engine_errors(self.location, f"writing BM25 vectors to {collection}"):
+            self._shard(collection).update(qe.UpdateOperation.update_vectors(rows))
+
+    def add_sparse(self, collection: str) -> bool:
+        config = json.loads((self._path(collection) / "edge_config.json").read_text())
+        if SPARSE_VECTOR not in (config.get("sparse_vectors") or {}):
+            op = qe.UpdateOperation.create_sparse_vector(SPARSE_VECTOR, modifier=qe.Modifier.Idf)
+            with engine_errors(self.location, f"adding BM25 vectors to {collection}"):
+                self._shard(collection).update(op)
+        return True
+
     # -- durability and indexes ----------------------------------------------------------------
 
     def sync(self, collections: Sequence[str]) -> None:
@@ -383,11 +488,14 @@ class EdgeEngine:
         with engine_errors(self.location, f"reading {collection}"):
             info = self._shard(collection).info()
         config = json.loads((self._path(collection) / "edge_config.json").read_text())
-        params = config["vectors"][""]
+        params = (config.get("vectors") or {}).get("", {})
+        dim = int(params.get("size", 0))
         quantized = next(iter(params.get("quantization_config") or {}), None)
+        sparse = SPARSE_VECTOR in (config.get("sparse_vectors") or {})
         return VectorIndexState(
-            int(info.points_count), int(info.indexed_vectors_count), int(params["size"]), True,
-            {"scalar": "int8", "binary": "binary"}.get(quantized or ""),
+            int(info.points_count), int(info.indexed_vectors_count), dim, True,
+            quantization={"scalar": "int8", "binary": "binary"}.get(quantized or ""),
+            sparse=sparse,
         )  # fmt: skip
 
     def build_index(self, collection: str) -> bool:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from search.engines.base import FILTER_FIELDS, ClusterLayout, VectorIndexState
+from encoders.bm25 import SPARSE_VECTOR, SparseVector
+from search.engines.base import FILTER_FIELDS, RRF_K, ClusterLayout, VectorIndexState
 from search.engines.errors import engine_errors
 from search.engines.local_tx import one_transaction
 from search.errors import StoreError
@@ -36,7 +37,28 @@ def qdrant_filter(conditions: Conditions) -> models.Filter | None:
 
 
 def _vector(point: Any, wanted: bool) -> list[float] | None:
-    return [float(x) for x in point.vector] if wanted and point.vector is not None else None
+    vector = point.vector if wanted else None
+    if isinstance(vector, dict):  # named vectors: the dense one is unnamed
+        vector = vector.get("")
+    return [float(x) for x in vector] if vector is not None else None
+
+
+def _stored(point: Any, wanted: bool) -> StoredPoint:
+    vector = point.vector if wanted else None
+    got = vector.get(SPARSE_VECTOR) if isinstance(vector, dict) else None
+    sparse = (
+        None
+        if got is None
+        else SparseVector(tuple(int(i) for i in got.indices), tuple(float(v) for v in got.values))
+    )
+    return StoredPoint(str(point.id), dict(point.payload or {}), _vector(point, wanted), sparse)
+
+
+def _sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
+
+
+_SPARSE_PARAMS = {SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)}
 
 
 class QdrantEngine:
@@ -69,22 +91,35 @@ class QdrantEngine:
             return bool(self.client.collection_exists(collection))
 
     def create(
-        self, collection: str, dim: int, *, filter_fields: bool, quantize: str | None = None
+        self,
+        collection: str,
+        dim: int,
+        *,
+        filter_fields: bool,
+        quantize: str | None = None,
+        sparse: bool = False,
     ) -> None:
         quantized = _quantization(quantize)
         # Quantized copy in RAM, originals on disk (read to rescore). Local mode records the
         # setting but searches its float32 copy exactly (no memory saved); a server applies it.
-        params = models.VectorParams(
-            size=dim,
-            distance=models.Distance.COSINE,
-            on_disk=True if quantized is not None else None,
-            quantization_config=quantized,
+        params: Any = (
+            models.VectorParams(
+                size=dim,
+                distance=models.Distance.COSINE,
+                on_disk=True if quantized is not None else None,
+                quantization_config=quantized,
+            )
+            if dim
+            else {}
         )
         with engine_errors(self.location, f"creating {collection}"):
             if self.client.collection_exists(collection):
                 self.client.delete_collection(collection)
             self.client.create_collection(
-                collection, vectors_config=params, **self.layout.create_params()
+                collection,
+                vectors_config=params,
+                sparse_vectors_config=_SPARSE_PARAMS if sparse else None,
+                **self.layout.create_params(),
             )
             if filter_fields:
                 # A server filters through these; local mode has none and says so, silenced.
@@ -106,9 +141,12 @@ class QdrantEngine:
         vectors: np.ndarray | None,
         payloads: Sequence[dict[str, Any]],
         delete_ids: Sequence[str] = (),
+        sparse: Sequence[SparseVector] | None = None,
     ) -> None:
         ops: list[Any] = []
-        if ids:
+        if ids and sparse is not None:
+            ops.append(_upsert_named(ids, vectors, payloads, sparse))
+        elif ids:
             rows = np.asarray(vectors, dtype=np.float32).tolist()
             batch = models.Batch(ids=list(ids), vectors=rows, payloads=[dict(p) for p in payloads])
             ops.append(models.UpsertOperation(upsert=models.PointsBatch(batch=batch)))
@@ -139,9 +177,7 @@ class QdrantEngine:
             got = self.client.retrieve(
                 collection, ids=list(ids), with_payload=True, with_vectors=with_vectors
             )
-        return [
-            StoredPoint(str(p.id), dict(p.payload or {}), _vector(p, with_vectors)) for p in got
-        ]
+        return [_stored(p, with_vectors) for p in got]
 
     def scroll(
         self, collection: str, conditions: Conditions = (), *, with_vectors: bool = False
@@ -156,7 +192,7 @@ class QdrantEngine:
                     with_payload=True, with_vectors=with_vectors,
                 )  # fmt: skip
             for p in points:
-                yield StoredPoint(str(p.id), dict(p.payload or {}), _vector(p, with_vectors))
+                yield _stored(p, with_vectors)
             if offset is None:
                 return
 
@@ -188,6 +224,52 @@ class QdrantEngine:
             ).points  # fmt: skip
         return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in got]
 
+    # -- sparse vectors (BM25) and hybrid queries -----------------------------------------------
+
+    def _query(self, collection: str, **request: Any) -> list[ScoredPoint]:
+        with engine_errors(self.location, f"searching {collection}"):
+            got = self.client.query_points(collection, with_payload=True, **request).points
+        return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in got]
+
+    def search_sparse(
+        self, collection: str, vector: SparseVector, limit: int, conditions: Conditions = ()
+    ) -> list[ScoredPoint]:
+        return self._query(
+            collection, query=_sparse(vector), using=SPARSE_VECTOR, limit=limit,
+            query_filter=qdrant_filter(conditions),
+        )  # fmt: skip
+
+    def search_hybrid(
+        self, collection: str, dense: np.ndarray, sparse: SparseVector, limit: int,
+        conditions: Conditions = (), *, prefetch: int, exact: bool = False,
+    ) -> list[ScoredPoint]:  # fmt: skip
+        flt = qdrant_filter(conditions)
+        params = models.SearchParams(exact=True) if exact and not self.local else None
+        stages = [
+            models.Prefetch(query=np.asarray(dense, dtype=np.float32).tolist(), limit=prefetch,
+                            filter=flt, params=params),
+            models.Prefetch(query=_sparse(sparse), using=SPARSE_VECTOR, limit=prefetch, filter=flt),
+        ]  # fmt: skip
+        fusion = models.RrfQuery(rrf=models.Rrf(k=RRF_K))
+        return self._query(collection, prefetch=stages, query=fusion, limit=limit)
+
+    def set_sparse(
+        self, collection: str, ids: Sequence[str], sparse: Sequence[SparseVector]
+    ) -> None:
+        if not ids:
+            return
+        rows = [
+            models.PointVectors(id=i, vector={SPARSE_VECTOR: _sparse(v)})
+            for i, v in zip(ids, sparse, strict=True)
+        ]
+        op = models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(points=rows))
+        self._batch(collection, [op])
+
+    def add_sparse(self, collection: str) -> bool:
+        # qdrant-client cannot add a vector name to an existing collection (neither local mode
+        # nor a server through update_collection): only collections created with it have it.
+        return self.index_state(collection).sparse
+
     def sync(self, collections: Sequence[str]) -> None:
         return None  # local mode commits each call; a server acknowledges with wait=True
 
@@ -202,7 +284,10 @@ class QdrantEngine:
             "int8" if isinstance(quantized, models.ScalarQuantization)
             else "binary" if isinstance(quantized, models.BinaryQuantization) else None
         )  # fmt: skip
-        return VectorIndexState(int(info.points_count or 0), indexed, dim, False, kind)
+        sparse = SPARSE_VECTOR in (info.config.params.sparse_vectors or {})
+        return VectorIndexState(
+            int(info.points_count or 0), indexed, dim, False, quantization=kind, sparse=sparse
+        )
 
     def build_index(self, collection: str) -> bool:
         return False  # local mode has no HNSW; a server's optimizer builds it on its own
@@ -225,3 +310,20 @@ def _quantization(quantize: str | None) -> Any:
     if quantize == "binary":
         return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
     raise StoreError(f"unknown quantization {quantize!r}; use int8 or binary")
+
+
+def _upsert_named(
+    ids: Sequence[str], vectors: np.ndarray | None, payloads: Sequence[dict[str, Any]],
+    sparse: Sequence[SparseVector],
+) -> models.UpsertOperation:  # fmt: skip
+    """Points with named vectors: the unnamed dense one (if any) and the BM25 sparse one."""
+    rows: list[Any] = (
+        [None] * len(ids) if vectors is None else np.asarray(vectors, np.float32).tolist()
+    )
+    points = []
+    for i, v, sv, p in zip(ids, rows, sparse, payloads, strict=True):
+        named: dict[str, Any] = {SPARSE_VECTOR: _sparse(sv)}
+        if v is not None:
+            named[""] = v
+        points.append(models.PointStruct(id=i, vector=named, payload=dict(p)))
+    return models.UpsertOperation(upsert=models.PointsList(points=points))

@@ -29,6 +29,7 @@ from search.evaluation.report import (
 )
 from search.evaluation.significance import DEFAULT_RESAMPLES
 from search.evaluation.synthetic import generate
+from search.hybrid import hybrid_name, hybrid_parts, is_hybrid
 
 if TYPE_CHECKING:
     from search.store import Store
@@ -221,14 +222,16 @@ class Evaluator:
             self.log(
                 f"{dataset.name}: {name}: indexing {len(dataset.corpus):,} documents into {index!r}"
             )
-            ing = self.ingest(dataset, index, name)
+            # A hybrid retriever is its two parts' vectors, fused at query time.
+            parts = list(hybrid_parts(name)) if is_hybrid(name) else [name]
+            ings = [self.ingest(dataset, index, part) for part in parts]
+            ing = {**ings[-1], "seconds": sum(i["seconds"] for i in ings)}
             self.log(
                 f"{dataset.name}: {name}: {ing['embedded']:,} embedded, {ing['unchanged']:,} reused "
                 f"({ing['seconds']:.1f} s); running {len(dataset.queries):,} queries"
             )
-            results.append(
-                self._score(dataset, index, name, self.encoder(name).name, level, metrics, ing, t0)
-            )
+            label = hybrid_name(*hybrid_parts(name)) if is_hybrid(name) else self.encoder(name).name
+            results.append(self._score(dataset, index, name, label, level, metrics, ing, t0))
         settings: dict[str, Any] = {
             "index": index, "chunking": opts.chunking, "long_policy": opts.long_policy,
         }  # fmt: skip

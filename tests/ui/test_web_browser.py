@@ -11,6 +11,7 @@ pytest tmp dir (their paths are printed; run with ``-s`` to see them).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -53,7 +54,7 @@ from ingest.pipeline import ingest_folder
 from search.store import open_store
 store = open_store(sys.argv[1])
 try:
-    report = ingest_folder(sys.argv[2], index="docs", encoders=["minilm", "minilm-causal"],
+    report = ingest_folder(sys.argv[2], index="docs", encoders=["minilm", "minilm-causal", "bm25"],
                            store=store, workers=0, bars=False)
     assert report.failed == 0, report.as_dict()
 finally:
@@ -297,6 +298,35 @@ def test_judge_then_evaluate_without_a_file(page: Any, server: dict[str, Any]) -
     )
     assert "-judgments/docs.jsonl" in page.locator("#ds-eval-table").inner_text()  # the Judge file
     page.get_by_role("tab", name="Search").click()
+
+
+def _pick(page: Any, elem_id: str, name: str) -> None:
+    """Choose the option of a Gradio dropdown whose label starts with ``name`` and a dash."""
+    page.locator(f"#{elem_id} input").first.click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(name) + " —")).first.click()
+
+
+def test_hybrid_beside_bm25(page: Any) -> None:
+    """BM25 and hybrid:minilm,bm25 are offered like encoders and compared side by side."""
+    _pick(page, "ds-enc-a", "hybrid:minilm,bm25")
+    _pick(page, "ds-enc-b", "bm25")
+    try:
+        _search(page, "translate text into another language")
+        page.wait_for_function(
+            "() => (document.querySelector('#ds-results .ds-col-head.ds-side-a') || {})"
+            ".innerText?.includes('hybrid:minilm,bm25')"
+            " && (document.querySelector('#ds-results .ds-col-head.ds-side-b') || {})"
+            ".innerText?.includes('k1 1.2')"
+        )
+        heads = page.locator("#ds-results .ds-col-head").all_inner_texts()
+        assert "hybrid:minilm,bm25" in heads[0] and "RRF" in heads[0], heads
+        assert heads[1].startswith("B") and "bm25" in heads[1], heads
+        a, b = _column_titles(page, "a"), _column_titles(page, "b")
+        assert a[0] == b[0] == EXPECTED_TOP, (a, b)
+        assert 0 < len(b) < len(DOCS) + 2  # BM25 finds only documents sharing a term
+    finally:
+        _pick(page, "ds-enc-a", "minilm")
+        _pick(page, "ds-enc-b", "minilm-causal")
 
 
 def test_no_request_left_localhost(page: Any, server: dict[str, Any]) -> None:

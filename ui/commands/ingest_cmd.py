@@ -36,8 +36,8 @@ def register(sub: Any) -> None:
     p.add_argument("dir", metavar="DIR", help="folder to ingest")
     p.add_argument("--index", required=True, help="index name (letters, digits, '.', '-', '_')")
     p.add_argument("-e", "--encoder", action="append", default=[], dest="encoders", metavar="ENC",
-                   help="encoder preset or model folder, repeatable (see: diffsearch encoders); "
-                        "an existing index keeps its encoders")  # fmt: skip
+                   help="encoder preset or model folder, repeatable (see: diffsearch encoders); bm25 "
+                        "for BM25; hybrid:ENC,bm25 ingests both; an existing index keeps its encoders")  # fmt: skip
     p.add_argument("--chunking", choices=("whole", "tokens", "title", "late"),
                    help="whole: one unit per document (long-input policy applies); tokens: token "
                         "windows (default); title: sections by headings; late: the chunks of "
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             )
         with ray_stages(args) as (embedder, parser):
             report = ingest_folder(
-                args.dir, index=args.index, encoders=list(args.encoders), store=store,
+                args.dir, index=args.index, encoders=_expand(args.encoders), store=store,
                 chunking=args.chunking, chunk_tokens=args.chunk_tokens, overlap=args.overlap,
                 long_policy=args.long_policy, include=args.include, exclude=args.exclude,
                 keep_removed=args.keep_removed, workers=args.workers, bars=None if not args.json else False,
@@ -143,3 +143,14 @@ def summary(r: dict[str, Any]) -> str:
         lines.append(f"\n{len(r['failures'])} file(s) skipped:")
         lines += [f"  {f['source']}: {f['reason']}" for f in r["failures"]]
     return "\n".join(lines)
+
+
+def _expand(names: list[str]) -> list[str]:
+    """Encoder names with each ``hybrid:DENSE,bm25`` replaced by its two parts (a hybrid has no
+    vectors of its own), in order, each once."""
+    from search.hybrid import hybrid_parts, is_hybrid
+
+    out: list[str] = []
+    for name in names:
+        out += list(hybrid_parts(name)) if is_hybrid(name) else [name]
+    return list(dict.fromkeys(out))

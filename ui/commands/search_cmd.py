@@ -87,7 +87,9 @@ def _label(hit: Any) -> str:
 
 
 def _encoder_title(info: dict[str, Any]) -> str:
-    return f"{info.get('name')} ({info.get('family', '?')}, {info.get('attention', '?')}, {info.get('pooling', '?')})"
+    from search.hybrid import retriever_tags
+
+    return f"{info.get('name')} ({', '.join(label for _, label in retriever_tags(info))})"
 
 
 def run_search(args: argparse.Namespace) -> int:

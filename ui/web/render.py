@@ -139,17 +139,18 @@ def placeholder(text: str) -> str:
 
 def encoder_label(name: str, info: Mapping[str, Any] | None = None) -> str:
     """Plain-text label for an encoder picker: ``name — family · attention``."""
-    info = info or {}
-    details = [str(info[k]) for k in ("family", "attention") if info.get(k)]
+    from search.hybrid import retriever_tags
+
+    details = [label for kind, label in retriever_tags(info or {}) if kind != "pooling"]
     return f"{name} — {' · '.join(details)}" if details else name
 
 
 def _encoder_chip(name: str, info: Mapping[str, Any] | None, side: str) -> str:
-    info = info or {}
+    from search.hybrid import retriever_tags
+
     tags = "".join(
-        f'<span class="ds-tag ds-tag-{esc(k)}">{esc(info[k])}</span>'
-        for k in ("family", "attention", "pooling")
-        if info.get(k)
+        f'<span class="ds-tag ds-tag-{esc(k)}">{esc(label)}</span>'
+        for k, label in retriever_tags(info or {})
     )
     return (
         f'<div class="ds-col-head ds-side-{side}"><span class="ds-side-letter">{side.upper()}'

@@ -126,8 +126,16 @@ class WebContext:
             return {}
 
     def encoder_choices(self, index: str | None) -> list[tuple[str, str]]:
-        """``(label, name)`` pairs: the index's encoders with family and attention."""
-        return [(render.encoder_label(n, i), n) for n, i in self.encoders_of(index).items()]
+        """``(label, name)`` pairs: the index's encoders with family and attention, then a
+        ``hybrid:DENSE,bm25`` retriever per dense encoder when the index has BM25."""
+        from search.hybrid import hybrid_info, retrievers
+
+        encs = self.encoders_of(index)
+        out = [(render.encoder_label(n, i), n) for n, i in encs.items()]
+        for dense, sparse in retrievers(encs):
+            info = hybrid_info(encs[dense], encs[sparse])
+            out.append((render.encoder_label(info["name"], info), info["name"]))
+        return out
 
     def default_pair(self, index: str | None) -> tuple[str | None, str | None]:
         """Encoder A and B to preselect: prefer a diffusion/bidirectional vs AR/causal pair."""
@@ -144,8 +152,10 @@ class WebContext:
                 info.get("attention") == "bidirectional"
             )
 
-        a = max(names, key=score)
-        rest = [n for n in names if n != a]
+        dense = [n for n in names if encs[n].get("kind") != "sparse"] or names
+        a = max(dense, key=score)
+        # BM25 is picked by hand (or as a hybrid): the default pair compares two encoders.
+        rest = [n for n in dense if n != a] or [n for n in names if n != a]
         b = min(rest, key=score)
         return a, b
 
