@@ -125,6 +125,8 @@ def apply_vector_args(args: argparse.Namespace) -> None:
         args.encoders = [canonical_name(name, **settings) for name in args.encoders]
     if isinstance(getattr(args, "encoder", None), str):
         args.encoder = canonical_name(args.encoder, **settings)
+
+
 def add_cluster_args(parser: argparse.ArgumentParser) -> None:
     """``--shards``, ``--replicas``, ``--write-consistency``: a new index on a Qdrant cluster."""
     group = parser.add_argument_group("a new index on a Qdrant server or cluster (--qdrant-url)")
