@@ -220,8 +220,11 @@ class _Run:
             )
         self.encoders = EncoderSet(encoders, recorded, s.long_policy, s.dtype, s.model_paths)
         default_mode = s.default_mode
-        if record is None and s.chunking is None and self.encoders.names:
-            presets = [self.encoders.preset(n) for n in self.encoders.names]
+        # BM25 weighs each chunk's own words: it has no attention and no pooling, so late
+        # chunking changes nothing for it (its chunks are embedded as plain chunk texts).
+        dense = [n for n in self.encoders.names if n != BM25_NAME]
+        if record is None and s.chunking is None and dense:
+            presets = [self.encoders.preset(n) for n in dense]
             default_mode = default_chunking(presets, s.default_mode)
         self.chunking = chunking_settings(
             index,
@@ -234,7 +237,7 @@ class _Run:
         )
         self.late = self.chunking["mode"] == "late"
         if self.late:  # before any model is loaded or file parsed
-            refuse_pooled_positions(self.encoders.names, self.encoders.pooling)
+            refuse_pooled_positions(dense, self.encoders.pooling)
         self._texts: dict[str, str] = {}  # late chunking: texts of the documents in flight
         if self.chunking["tokenizer"] is None and self.chunking["mode"] != "whole":
             self.chunking["tokenizer"] = self.encoders.names[0]
@@ -452,7 +455,7 @@ class _Run:
             for name in dict.fromkeys(e for _, encs in batch.docs for e in encs):
                 self._ready(name)  # loaded and checked against the index before any call
                 docs = [d for d, encs in batch.docs if name in encs]
-                if self.late:
+                if self.late and name != BM25_NAME:
                     calls += self._span_calls(no, name, docs)
                     continue
                 texts = [c["text"] for d in docs for c in d.chunks]

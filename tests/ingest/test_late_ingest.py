@@ -184,3 +184,28 @@ def test_span_call_equals_encode_spans(minilm) -> None:
     direct = minilm.encode_spans(list(texts), [list(s) for s in spans])
     assert done.vectors.shape == (5, 384)
     np.testing.assert_array_equal(done.vectors, np.concatenate(direct))
+
+
+def test_bm25_beside_a_late_encoder_weighs_the_chunk_texts(tmp_path: Path, minilm) -> None:
+    """BM25 has no attention: in a late index it scores the same chunks exactly as in a plain
+    one, while the dense encoder beside it is late-chunked (and is not refused for BM25)."""
+    from encoders.bm25 import load_bm25
+
+    root = write_folder(tmp_path / "docs", extra="A longer tail. " * 60)
+    query = load_bm25().encode_queries(["tail of the document"])[0]
+    got = {}
+    for mode in ("tokens", "late"):
+        with open_store(path=tmp_path / mode) as s:
+            report = ingest_folder(root, index="t", encoders=[minilm, "bm25"], store=s,
+                                   workers=0, chunking=mode, **SMALL)  # fmt: skip
+            assert report.failed == 0
+            hits = s.engine.search_sparse("ds__t__bm25", query, 50)
+            got[mode] = (
+                _payloads(snapshot(s, "t"))["bm25"],
+                sorted((h.id, round(h.score, 6)) for h in hits),  # ties in any order
+                _vectors(snapshot(s, "t"), "ds__t__minilm"),
+            )
+    assert got["tokens"][0] == got["late"][0]  # same BM25 chunks and payloads
+    assert got["tokens"][1] == got["late"][1] and got["late"][1]  # same BM25 scores
+    a, b = got["tokens"][2], got["late"][2]
+    assert any(not np.allclose(a[p], b[p], atol=1e-3) for p in a)  # minilm was late-chunked
