@@ -197,6 +197,31 @@ def _pplx(name: str, hub: str, dim: int, gb: float, contextual: bool) -> Preset:
     )
 
 
+def _diffretriever(arch: Arch, hub: str, label: str, dim: int, gb: float, slot: MaskSlot) -> Preset:
+    """DiffRetriever: a LoRA adapter on a diffusion LM; the vector is the state at a [MASK] slot.
+
+    ``label`` is the backbone as the adapter's name spells it (``Dream-7B``, ``LLaDA-8B``).
+    """
+    return Preset(
+        name=f"diffretriever-{arch}",
+        family="diffusion",
+        hub_id=hub,
+        adapter_id=f"ielabgroup/diffretriever-{label.lower()}-single",
+        arch=arch,
+        attention="bidirectional",
+        pooling="mask",
+        dim=dim,
+        max_tokens=512,
+        query_template=_DIFFRETRIEVER_USER.format(kind="Query", lower="query"),
+        doc_template=_DIFFRETRIEVER_USER.format(kind="Passage", lower="passage"),
+        padding_side="left",
+        needs_adapter=True,
+        mask_slot=slot,
+        description=f"{label} + DiffRetriever LoRA; the state at a [MASK] slot",
+        download_gb=gb,
+    )
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -325,48 +350,28 @@ PRESETS: dict[str, Preset] = {
         ),
         *(_qwen3_embedding(name, size, dim, gb) for name, size, dim, gb in _QWEN3_EMBEDDING),
         *(_pplx(name, hub, dim, gb, context) for name, hub, dim, gb, context in _PPLX),
-        Preset(
-            name="diffretriever-dream",
-            family="diffusion",
-            hub_id="Dream-org/Dream-v0-Instruct-7B",
-            adapter_id="ielabgroup/diffretriever-dream-7b-single",
-            arch="dream",
-            attention="bidirectional",
-            pooling="mask",
-            dim=3584,
-            max_tokens=512,
-            query_template=_DIFFRETRIEVER_USER.format(kind="Query", lower="query"),
-            doc_template=_DIFFRETRIEVER_USER.format(kind="Passage", lower="passage"),
-            padding_side="left",
-            needs_adapter=True,
-            mask_slot=MaskSlot(
+        _diffretriever(
+            "dream",
+            "Dream-org/Dream-v0-Instruct-7B",
+            "Dream-7B",
+            3584,
+            15.2,
+            MaskSlot(
                 token="<|mask|>", system=_DIFFRETRIEVER_SYSTEM, assistant_prefix='The word is: "'
             ),
-            description="Dream-7B + DiffRetriever LoRA; the state at a [MASK] slot",
-            download_gb=15.2,
         ),
-        Preset(
-            name="diffretriever-llada",
-            family="diffusion",
-            hub_id="GSAI-ML/LLaDA-8B-Instruct",
-            adapter_id="ielabgroup/diffretriever-llada-8b-single",
-            arch="llada",
-            attention="bidirectional",
-            pooling="mask",
-            dim=4096,
-            max_tokens=512,
-            query_template=_DIFFRETRIEVER_USER.format(kind="Query", lower="query"),
-            doc_template=_DIFFRETRIEVER_USER.format(kind="Passage", lower="passage"),
-            padding_side="left",
-            needs_adapter=True,
-            mask_slot=MaskSlot(
+        _diffretriever(
+            "llada",
+            "GSAI-ML/LLaDA-8B-Instruct",
+            "LLaDA-8B",
+            4096,
+            16.0,
+            MaskSlot(
                 token="<|mdm_mask|>",
                 system=_DIFFRETRIEVER_SYSTEM,
                 assistant_prefix='The word is: "',
                 end_of_turn=("<|im_end|>", "<|eot_id|>"),
             ),
-            description="LLaDA-8B + DiffRetriever LoRA; the state at a [MASK] slot",
-            download_gb=16.0,
         ),
     )
 }
