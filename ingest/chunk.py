@@ -39,6 +39,20 @@ CHUNK_MODES: tuple[str, ...] = ("whole", "tokens", "title")
 #: An index's chunking: a chunker mode, or ``late`` (the chunks of ``tokens``, embedded in one
 #: pass over their document: ``ingest.late``). The one list the CLI, the plan and eval use.
 CHUNKINGS: tuple[str, ...] = (*CHUNK_MODES, "late")
+#: A new index's window size and overlap when none is given (CLI, web UI, evaluation).
+DEFAULT_CHUNK_TOKENS = 256
+DEFAULT_OVERLAP = 32
+
+
+def takes_chunk_tokens(chunking: str) -> bool:
+    """Whether a chunking has a size: the token windows, and ``title``'s cap on sections."""
+    return chunking != "whole"
+
+
+def takes_overlap(chunking: str) -> bool:
+    """Whether a chunking cuts overlapping token windows (``tokens`` and ``late``)."""
+    return chunking in ("tokens", "late")
+
 
 _WORD_RE = re.compile(r"\S+")
 

@@ -78,3 +78,20 @@ def default_chunking(presets: Iterable[Any], fallback: str) -> str:
     context-*, trained for late chunking), else ``fallback``."""
     chunkings = [getattr(p, "default_chunking", None) for p in presets]
     return "late" if chunkings and all(c == "late" for c in chunkings) else fallback
+
+
+def default_chunking_of(names: Sequence[str], fallback: str = CHUNKER_MODE) -> str:
+    """:func:`default_chunking` for encoders given by name, before a run (the web UI's default).
+
+    BM25 is left out as the ingest leaves it out (late chunking changes nothing for it); a
+    name that names no encoder counts as not contextual (the ingest itself then says why).
+    """
+    from encoders.bm25 import BM25_NAME
+    from ingest.encoder_set import EncoderSet
+
+    try:
+        encs = EncoderSet([n for n in names if n and n != BM25_NAME], {}, None)
+        presets = [encs.preset(n) for n in encs.names]
+    except IngestError:
+        return fallback
+    return default_chunking(presets, fallback)

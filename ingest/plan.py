@@ -15,7 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ingest.chunk import CHUNKINGS
+from ingest.chunk import (
+    CHUNKINGS,
+    DEFAULT_CHUNK_TOKENS,
+    DEFAULT_OVERLAP,
+    takes_chunk_tokens,
+    takes_overlap,
+)
 from ingest.errors import IngestError
 from ingest.report import Record
 from ingest.schema import is_complete, missing_encoders, with_stat
@@ -174,10 +180,10 @@ def chunking_settings(
     """
     have = dict(record["chunking"]) if record else {}
     mode = chunking or have.get("mode") or default_mode
-    windows = mode in ("tokens", "late")
-    size = chunk_tokens or have.get("chunk_tokens") or 256
+    windows = takes_overlap(mode)
+    size = chunk_tokens or have.get("chunk_tokens") or DEFAULT_CHUNK_TOKENS
     over = overlap if overlap is not None else have.get("overlap")
-    over = 32 if over is None else over
+    over = DEFAULT_OVERLAP if over is None else over
     if mode not in CHUNKINGS:
         raise IngestError(f"unknown chunking {mode!r}; use one of {', '.join(CHUNKINGS)}")
     if windows and not (0 <= over < size):
@@ -188,7 +194,7 @@ def chunking_settings(
         )
     return {
         "mode": mode,
-        "chunk_tokens": size if mode != "whole" else None,
+        "chunk_tokens": size if takes_chunk_tokens(mode) else None,
         "overlap": over if windows else None,
         "tokenizer": have.get("tokenizer"),
     }

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoders.spec import ModelPaths
+from ingest.chunk import CHUNKINGS, DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP
 from search.errors import SearchError
 from search.evaluation.beir import Dataset, document_text, load_beir
 from search.evaluation.metrics import DEFAULT_METRICS, SYNTHETIC_METRICS, evaluate, mean_scores
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from search.store import Store
 
 Log = Callable[[str], None]
+
+#: The chunkings an evaluation corpus can be ingested with (``ingest.chunk.CHUNKINGS`` less
+#: ``title``: BEIR documents have no headings). The CLI's ``--chunking`` and the web UI offer these.
+EVAL_CHUNKINGS: tuple[str, ...] = tuple(c for c in CHUNKINGS if c != "title")
 
 
 def _quiet(_: str) -> None:
@@ -69,8 +74,8 @@ class EvalOptions:
     encoders: list[str]
     chunking: str = "whole"
     long_policy: str = "truncate"
-    chunk_tokens: int = 256
-    overlap: int = 32
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    overlap: int = DEFAULT_OVERLAP
     k: int = 100
     metrics: Sequence[str] = DEFAULT_METRICS
     instruction: str | None = None
@@ -87,9 +92,9 @@ class EvalOptions:
             raise SearchError("give at least one encoder (-e NAME)")
         if len(set(self.encoders)) != len(self.encoders):
             raise SearchError("each encoder may be given once")
-        if self.chunking not in ("whole", "tokens", "late"):
+        if self.chunking not in EVAL_CHUNKINGS:
             raise SearchError(
-                f"chunking must be 'whole', 'tokens' or 'late', not {self.chunking!r}"
+                f"chunking must be one of {', '.join(EVAL_CHUNKINGS)}, not {self.chunking!r}"
             )
         if self.chunking != "whole" and not 0 <= self.overlap < self.chunk_tokens:
             raise SearchError(
@@ -111,7 +116,10 @@ class EvalOptions:
             "".join(c if c.isalnum() or c in "-_." else "-" for c in dataset).strip("-.") or "data"
         )
         name = f"{self.index_prefix}-{safe}-{self.chunking}"
-        if self.chunking != "whole" and (self.chunk_tokens, self.overlap) != (256, 32):
+        if self.chunking != "whole" and (self.chunk_tokens, self.overlap) != (
+            DEFAULT_CHUNK_TOKENS,
+            DEFAULT_OVERLAP,
+        ):
             name += f"-{self.chunk_tokens}o{self.overlap}"
         if self.long_policy != "truncate":
             name += f"-{self.long_policy}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from search.evaluation.runner import EVAL_CHUNKINGS
+from ui.web import chunking as chunk_controls
 from ui.web.handlers import WebContext
 from ui.web.handlers.evaluating import evaluate
 
@@ -41,9 +43,12 @@ def build_eval_tab(ctx: WebContext, encoders: list[tuple[str, str]]) -> None:
             scale=3,
             elem_id="ds-eval-encoders",
         )
-        chunking = gr.Radio(
-            [("Whole documents", "whole"), ("Token chunks", "tokens")],
-            value="whole", label="Chunking", scale=1, min_width=240, visible=False,
+    # BEIR and synthetic corpora are ingested with this chunking (your index keeps its own).
+    with gr.Row(visible=False) as chunk_row:
+        chunks = chunk_controls.build(
+            EVAL_CHUNKINGS, "whole", elem_prefix="ds-eval",
+            info="late: the token chunks, each embedded in one pass over its document "
+            "(mean-pooled encoders only)",
         )  # fmt: skip
     with gr.Row(visible=True) as judged_row:
         judged_file = gr.File(
@@ -99,7 +104,7 @@ def build_eval_tab(ctx: WebContext, encoders: list[tuple[str, str]]) -> None:
             gr.update(visible=v != "judgments"),  # your index keeps the chunking it was built with
         ),
         inputs=[source],
-        outputs=[judged_row, beir_row, synth_row, chunking],
+        outputs=[judged_row, beir_row, synth_row, chunk_row],
     )
     run = gr.Button("Run evaluation", variant="primary", elem_id="ds-eval-btn")
     status = gr.HTML("", elem_id="ds-eval-status", js_on_load=None, min_height=60)
@@ -109,11 +114,12 @@ def build_eval_tab(ctx: WebContext, encoders: list[tuple[str, str]]) -> None:
         label="Plot", type="filepath", visible=False, elem_id="ds-eval-plot", buttons=[]
     )
 
-    def do_eval(src, fld, tsk, e, mq, lens, nd, nq, chk, jf, ji, progress=gr.Progress()):  # noqa: B008
+    def do_eval(src, fld, tsk, e, mq, lens, nd, nq, chk, ct, ov, jf, ji, progress=gr.Progress()):  # noqa: B008
         progress(None, desc="Starting")
         view = evaluate(
             ctx, src, fld, tsk, e, max_queries=mq, lengths=lens, n_docs=nd, n_queries=nq, chunking=chk,
-            judgments=jf, index=ji, on_log=lambda line: progress(None, desc=line),
+            chunk_tokens=ct, overlap=ov, judgments=jf, index=ji,
+            on_log=lambda line: progress(None, desc=line),
         )  # fmt: skip
         return view.message, view.table, gr.update(value=view.plot, visible=bool(view.plot))
 
@@ -128,7 +134,7 @@ def build_eval_tab(ctx: WebContext, encoders: list[tuple[str, str]]) -> None:
             lengths,
             n_docs,
             n_q,
-            chunking,
+            *chunks.inputs,
             judged_file,
             judged_index,
         ],

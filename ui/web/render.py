@@ -137,6 +137,11 @@ def placeholder(text: str) -> str:
     return f'<div class="ds-empty">{esc(text)}</div>'
 
 
+def note(text: str) -> str:
+    """One quiet line of help under a control."""
+    return f'<div class="ds-help ds-note">{esc(text)}</div>'
+
+
 def encoder_label(name: str, info: Mapping[str, Any] | None = None) -> str:
     """Plain-text label for an encoder picker: ``name — family · attention``."""
     from search.hybrid import retriever_tags
@@ -474,7 +479,19 @@ def ingest_summary_html(report: Mapping[str, Any], seconds: float | None = None)
     if report.get("total_documents") is not None and report.get("index"):
         holds = (
             f" Index {report['index']} now holds {report['total_documents']} documents"
-            f" ({report.get('total_chunks', 0)} chunks)."
+            f" ({report.get('total_chunks', 0)} chunks{_chunking_text(report.get('chunking'))})."
         )
     head = message(f"Ingest finished{took}.{holds}", kind)
     return f'<div class="ds-ingest">{head}<div class="ds-stats">{stats}</div>{fail_html}</div>'
+
+
+def _chunking_text(ch: Mapping[str, Any] | None) -> str:
+    """``; chunking late, 64 tokens, overlap 16`` (empty without settings)."""
+    if not ch or not ch.get("mode"):
+        return ""
+    parts = [str(ch["mode"])]
+    if ch.get("chunk_tokens") is not None:
+        parts.append(f"{ch['chunk_tokens']} tokens")
+    if ch.get("overlap") is not None:
+        parts.append(f"overlap {ch['overlap']}")
+    return "; chunking " + ", ".join(parts)

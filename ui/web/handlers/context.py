@@ -125,6 +125,15 @@ class WebContext:
         except Exception:
             return {}
 
+    def chunking_of(self, index: str | None) -> dict[str, Any] | None:
+        """The chunking an existing index was built with (its record), None for a new name."""
+        if not index:
+            return None
+        try:
+            return dict(self.service.index(index).chunking)
+        except Exception:
+            return None
+
     def encoder_choices(self, index: str | None) -> list[tuple[str, str]]:
         """``(label, name)`` pairs: the index's encoders with family and attention, then a
         ``hybrid:DENSE,bm25`` retriever per dense encoder when the index has BM25."""

@@ -40,6 +40,8 @@ def evaluate(
     n_docs: float | int | None = 20,
     n_queries: float | int | None = 10,
     chunking: str = "whole",
+    chunk_tokens: float | int | None = None,
+    overlap: float | int | None = None,
     judgments: str | None = None,
     index: str | None = None,
     on_log: Callable[[str], None] | None = None,
@@ -48,7 +50,10 @@ def evaluate(
 
     ``source`` is ``beir`` (a folder of the allow-list), ``synthetic`` (passkey or needle)
     or ``judgments`` (an uploaded file of your own judged queries over ``index``; no
-    encoders picked means all of the index's).
+    encoders picked means all of the index's). ``chunking`` (one of
+    ``search.evaluation.runner.EVAL_CHUNKINGS``), ``chunk_tokens`` and ``overlap`` (None: the
+    defaults) say how a BEIR or synthetic corpus is ingested, as ``diffsearch eval --chunking
+    --chunk-tokens --overlap`` do; your own index keeps its chunking.
     """
     out = ctx.upload_dir.parent / (ctx.upload_dir.name + "-eval") / time.strftime("%Y%m%d-%H%M%S")
     log_fn = on_log or (lambda _line: None)
@@ -62,10 +67,11 @@ def evaluate(
                 allowed = (
                     ctx.allowed_dir(beir_folder) if beir_folder in ctx.beir_choices() else None
                 )
-                table, paths = beir(ctx, allowed, encs, chunking, max_queries, out, log_fn)
+                opts = _options(ctx, encs, chunking, chunk_tokens, overlap)
+                table, paths = beir(ctx, allowed, opts, max_queries, out, log_fn)
             else:
-                table, paths = synthetic(ctx, task, encs, chunking, lengths,
-                                                    n_docs, n_queries, out, log_fn)  # fmt: skip
+                opts = _options(ctx, encs, chunking, chunk_tokens, overlap)
+                table, paths = synthetic(ctx, task, opts, lengths, n_docs, n_queries, out, log_fn)
     except Exception as exc:
         return EvalView("", None, error_html(exc, "run the evaluation"))
     png = paths.get("png")
@@ -75,8 +81,8 @@ def evaluate(
 
 
 def beir(
-    ctx: WebContext, folder: Path | None, encoders: Sequence[str], chunking: str,
-    max_queries: float | int | None, out: Path, log: Log,
+    ctx: WebContext, folder: Path | None, options: Any, max_queries: float | int | None,
+    out: Path, log: Log,
 ) -> tuple[str, dict[str, Path]]:  # fmt: skip
     """A BEIR folder from the allow-list (``folder`` None: not on it)."""
     from search.errors import SearchError
@@ -87,13 +93,13 @@ def beir(
         raise SearchError(
             "pick a BEIR folder from the list (start the UI with --allow-dir DIR to offer one)"
         )
-    evaluator = Evaluator(ctx.store, _options(ctx, encoders, chunking), log=log, progress=False)
+    evaluator = Evaluator(ctx.store, options, log=log, progress=False)
     result, _ = run_beir(evaluator, folder, max_queries=int(max_queries) if max_queries else None)
     return markdown_report(result), write_dataset(result, out)
 
 
 def synthetic(
-    ctx: WebContext, task: str | None, encoders: Sequence[str], chunking: str, lengths: str | None,
+    ctx: WebContext, task: str | None, options: Any, lengths: str | None,
     n_docs: float | int | None, n_queries: float | int | None, out: Path, log: Log,
 ) -> tuple[str, dict[str, Path]]:  # fmt: skip
     """Passkey or needle at the given lengths."""
@@ -112,7 +118,7 @@ def synthetic(
     nd, nq = int(n_docs or 20), int(n_queries or 10)
     if nd < 1 or not 1 <= nq <= nd:
         raise SearchError("need at least 1 document and 1 to that many queries")
-    evaluator = Evaluator(ctx.store, _options(ctx, encoders, chunking), log=log, progress=False)
+    evaluator = Evaluator(ctx.store, options, log=log, progress=False)
     results, paths = run_synthetic(evaluator, task, lens, n_docs=nd, n_queries=nq, out=out)
     return f"### {task}: Acc@1 by document length\n\n{synthetic_table(results)}\n", paths
 
@@ -142,12 +148,19 @@ def judged(
     return markdown_report(result), write_dataset(result, out)
 
 
-def _options(ctx: WebContext, encoders: Sequence[str], chunking: str) -> Any:
+def _options(
+    ctx: WebContext, encoders: Sequence[str], chunking: str | None,
+    chunk_tokens: float | int | None, overlap: float | int | None,
+) -> Any:  # fmt: skip
+    """The run's ``EvalOptions`` (they check the chunking and its sizes)."""
+    from ingest.chunk import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP
     from search.errors import SearchError
     from search.evaluation.runner import EvalOptions
 
     if not encoders:
         raise SearchError("pick at least one encoder (two to compare them)")
     return EvalOptions(
-        encoders=list(encoders), chunking=chunking or "whole", model_paths=ctx.model_paths
-    )
+        encoders=list(encoders), chunking=chunking or "whole", model_paths=ctx.model_paths,
+        chunk_tokens=int(chunk_tokens) if chunk_tokens else DEFAULT_CHUNK_TOKENS,
+        overlap=int(overlap) if overlap is not None else DEFAULT_OVERLAP,
+    )  # fmt: skip
