@@ -329,6 +329,78 @@ def test_hybrid_beside_bm25(page: Any) -> None:
         _pick(page, "ds-enc-b", "minilm-causal")
 
 
+def test_ingest_a_new_index_with_late_chunking_then_search_its_chunks(
+    page: Any, server: dict[str, Any]
+) -> None:
+    """Ingest tab: a new index, MiniLM only, late chunking at 64 tokens; the index records it
+    (the tab then shows the chunking read back from the store's index info and locks it), and
+    a chunk-level search returns several chunks of one document."""
+    from ingest.chunk import CHUNKINGS
+
+    page.get_by_role("tab", name="Ingest").click()
+    radios = page.locator("#ds-ing-chunking input[type=radio]")
+    assert [r.get_attribute("value") for r in radios.all()] == list(CHUNKINGS)
+    assert radios.first.is_disabled()  # the open index ("docs") keeps its own chunking
+    box = page.locator("#ds-ing-index input").first
+    box.fill("late-docs")
+    box.press("Enter")
+    note = page.locator("#ds-ing-chunking-note")
+    page.wait_for_function(
+        "() => (document.querySelector('#ds-ing-chunking-note') || {}).innerText"
+        "?.includes('late-docs: a new index')"
+    )
+    for other in ("minilm-causal", "bm25"):  # MiniLM alone
+        token = page.locator("#ds-ing-encoders .token").filter(
+            has_text=re.compile("^" + re.escape(other) + " ")
+        )
+        token.locator(".token-remove").click()
+        token.wait_for(state="detached")
+    assert not radios.first.is_disabled()
+    page.locator("#ds-ing-chunking").get_by_label("Late chunks", exact=False).check()
+    page.locator("#ds-ing-chunk-tokens input").fill("64")
+    page.locator("#ds-ing-overlap input").fill("8")
+    page.locator("#ds-ing-overlap input").press("Tab")
+    page.locator("#ds-folder-btn").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#ds-ingest-summary') || {}).innerText"
+        "?.includes('Index late-docs now holds')",
+        timeout=120_000,
+    )
+    summary = page.locator("#ds-ingest-summary").inner_text()
+    assert f"holds {len(DOCS)} documents" in summary, summary
+    assert "chunking late, 64 tokens, overlap 8" in summary, summary
+    page.wait_for_function(
+        "() => (document.querySelector('#ds-ing-chunking-note') || {}).innerText"
+        "?.includes('keeps the chunking it was built with')"
+    )
+    assert "late (64 tokens, overlap 8, tokenizer minilm)" in note.inner_text()
+    assert radios.first.is_disabled()
+
+    page.get_by_role("tab", name="Search").click()
+    page.locator("#ds-index input").first.click()
+    page.get_by_role("option", name="late-docs", exact=True).click()
+    page.wait_for_function(
+        "() => (document.querySelector('#ds-enc-a input') || {}).value?.startsWith('minilm —')"
+    )
+    page.locator("#ds-level").get_by_label("Chunks").check()
+    try:
+        _search(page, QUERY)
+        page.wait_for_function(
+            "() => document.querySelectorAll('#ds-results .ds-hit.ds-side-a').length > 6"
+        )
+        hits = page.locator("#ds-results .ds-hit.ds-side-a")
+        titles = _column_titles(page, "a")
+        assert titles[0] == EXPECTED_TOP, titles
+        assert len(titles) > len(DOCS)  # chunks, not documents
+        chunks = {hits.nth(i).get_attribute("data-chunk") for i in range(hits.count())
+                  if titles[i] == EXPECTED_TOP}  # fmt: skip
+        assert len(chunks) > 1, chunks  # several chunks of the top document
+    finally:
+        page.locator("#ds-level").get_by_label("Documents").check()
+        page.locator("#ds-index input").first.click()
+        page.get_by_role("option", name="docs", exact=True).click()
+
+
 def test_no_request_left_localhost(page: Any, server: dict[str, Any]) -> None:
     """Offline: no fonts, scripts or analytics from anywhere but the UI's own server."""
     assert server["requests"], "no requests were recorded"
