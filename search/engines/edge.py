@@ -41,7 +41,13 @@ from search.engines.base import (
     VectorIndexState,
 )
 from search.engines.errors import engine_errors, locked_error, translate
-from search.engines.space import CREATE_BYTES, WRITE_FACTOR, ensure_space, sparse_bytes
+from search.engines.space import (
+    CREATE_BYTES,
+    WRITE_FACTOR,
+    ensure_space,
+    payload_bytes,
+    sparse_bytes,
+)
 from search.errors import StoreError
 from search.records import AnyOf, Between, Conditions, EngineName, ScoredPoint, StoredPoint
 
@@ -106,11 +112,15 @@ class WalSyncer:
         for entry in os.scandir(self.folder):
             if not entry.is_file(follow_symlinks=False):
                 continue
-            names.add(entry.name)
             if entry.name.startswith("open-"):
-                _fdatasync(entry.path)
+                if _fdatasync(entry.path):
+                    names.add(entry.name)
                 continue
-            st = entry.stat(follow_symlinks=False)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # renamed meanwhile (``tmp-open-N`` -> ``open-N``)
+                continue
+            names.add(entry.name)
             sig = (st.st_size, st.st_mtime_ns)
             if self._done.get(entry.name) != sig and _fdatasync(entry.path):
                 self._done[entry.name] = sig
@@ -316,16 +326,16 @@ class EdgeEngine:
     ) -> None:
         shard = self._shard(collection)
         if ids:
-            points_bytes = np.asarray(vectors).size * 4 + sum(
-                len(json.dumps(p, default=str)) for p in payloads
-            )
+            points_bytes = np.asarray(vectors).size * 4 + payload_bytes(payloads)
             self._room(WRITE_FACTOR * points_bytes, f"writing to {collection}")
         with engine_errors(self.location, f"writing to {collection}"):
             if ids:
+                # Rows as memoryviews of float32: Edge reads them as it reads lists (the same
+                # f32 values), without a Python float per component (``tolist``).
                 rows: list[Any] = (
                     [None] * len(ids)
                     if vectors is None
-                    else np.asarray(vectors, dtype=np.float32).tolist()
+                    else list(map(memoryview, np.ascontiguousarray(vectors, dtype=np.float32)))
                 )
                 sparse_rows: Sequence[Any] = [None] * len(ids) if sparse is None else sparse
                 points = [

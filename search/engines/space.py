@@ -14,8 +14,11 @@ left on device"); :mod:`search.engines.errors` turns those into the same message
 from __future__ import annotations
 
 import errno
+import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from search.errors import DiskFullError
 
@@ -47,6 +50,25 @@ def sparse_bytes(folder: Path, pattern: str = "chunk_*.mmap") -> int:
         st = f.stat()
         total += max(0, st.st_size - st.st_blocks * 512)
     return total
+
+
+#: Payloads serialized to estimate a write's payload bytes (evenly spread over the write).
+PAYLOAD_SAMPLE = 32
+
+
+def payload_bytes(payloads: Sequence[Mapping[str, Any]]) -> int:
+    """About how many bytes ``payloads`` take as JSON: the largest of an even sample, times
+    their number (serializing each one cost more than Edge's own write of it).
+
+    An over-estimate for the chunks of one write (their sizes are bounded by the chunker); a
+    sample's largest misses a larger outlier by its excess only, which :data:`RESERVE` covers.
+    """
+    n = len(payloads)
+    if n == 0:
+        return 0
+    step = max(1, n // PAYLOAD_SAMPLE)
+    largest = max(len(json.dumps(payloads[i], default=str)) for i in range(0, n, step))
+    return largest * n
 
 
 def _mb(n: float) -> str:
