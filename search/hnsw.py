@@ -13,7 +13,13 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
-from search.engines.base import HNSW_MIN_FLOATS, HNSW_MIN_NEW_FLOATS, Engine
+from search.engines.base import (
+    HNSW_MIN_FLOATS,
+    HNSW_MIN_NEW_FLOATS,
+    SCAN_MIN_FLOATS,
+    Engine,
+    VectorIndexState,
+)
 
 _NO_GRAPH = {
     "qdrant-local": "qdrant-client's local mode has no HNSW index; "
@@ -40,9 +46,12 @@ class OptimizeReport:
         return asdict(self)
 
 
-def is_due(points: int, indexed: int, dim: int) -> bool:
-    """Past the size where a graph pays, with enough points outside the graph."""
-    return points * dim >= HNSW_MIN_FLOATS and (points - indexed) * dim >= HNSW_MIN_NEW_FLOATS
+def is_due(state: VectorIndexState) -> bool:
+    """Past the size where the collection's index pays (a graph: :data:`HNSW_MIN_FLOATS`; the
+    int8 scan index: :data:`SCAN_MIN_FLOATS`), with enough points outside it."""
+    least = HNSW_MIN_FLOATS if state.graph else SCAN_MIN_FLOATS
+    floats, new = state.points * state.dim, (state.points - state.indexed) * state.dim
+    return floats >= least and new >= HNSW_MIN_NEW_FLOATS
 
 
 def build_where_due(
@@ -63,7 +72,7 @@ def build_where_due(
         if not state.hnsw:
             out.append(report(state.indexed, False, 0.0, _NO_GRAPH.get(engine.name, "")))
             continue
-        if not (force or is_due(state.points, state.indexed, state.dim)):
+        if not (force or is_due(state)):
             note = "up to date" if state.indexed else "small enough to scan exactly"
             out.append(report(state.indexed, False, 0.0, note))
             continue
@@ -73,8 +82,7 @@ def build_where_due(
         engine.build_index(collection)
         after = engine.index_state(collection).indexed
         built = after > state.indexed
-        note = (
-            "HNSW built" if built else "nothing to build (segments under Edge's indexing threshold)"
-        )
+        what = "HNSW built" if state.graph else f"{state.scan or 'quantized'} scan index built"
+        note = what if built else "nothing to build (segments under Edge's indexing threshold)"
         out.append(report(after, built, time.perf_counter() - t0, note))
     return out

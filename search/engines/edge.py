@@ -38,6 +38,8 @@ from search.engines.base import (
     HNSW_M,
     HNSW_SEGMENT_KB,
     RRF_K,
+    SCAN_OVERSAMPLING,
+    SCAN_QUANTILE,
     VectorIndexState,
 )
 from search.engines.errors import engine_errors, locked_error, translate
@@ -134,10 +136,19 @@ class WalSyncer:
             self._done = {n: sig for n, sig in self._done.items() if n in names}
 
 
-def _hnsw_config() -> qe.HnswIndexConfig:
+def _hnsw_config(m: int = HNSW_M) -> qe.HnswIndexConfig:
     # full_scan_threshold (KB of vectors): Qdrant's default; below it a segment, or a filter's
-    # matches, are scanned exactly.
-    return qe.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=10_000)
+    # matches, are scanned (over the int8 copy where there is one, then rescored).
+    return qe.HnswIndexConfig(m=m, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=10_000)
+
+
+def _search_params(exact: bool) -> qe.SearchParams:
+    """Exact: every original vector. Otherwise the collection's index (the int8 scan index or
+    a graph), the best ``limit x SCAN_OVERSAMPLING`` rescored on the originals."""
+    if exact:
+        return qe.SearchParams(exact=True)
+    rescore = qe.QuantizationSearchParams(rescore=True, oversampling=SCAN_OVERSAMPLING)
+    return qe.SearchParams(hnsw_ef=HNSW_EF, quantization=rescore)
 
 
 def _filter(conditions: Conditions) -> qe.Filter | None:
@@ -275,9 +286,11 @@ class EdgeEngine:
             vectors=qe.EdgeVectorParams(
                 size=dim,
                 distance=qe.Distance.Cosine,
-                # Quantized copy in RAM, originals on disk (read to rescore): the memory saving.
+                # An encoder's quantization: the quantized copy in RAM, originals on disk (read
+                # to rescore), the memory saving. Otherwise the int8 scan index (base.py), the
+                # originals cached in RAM as before.
                 on_disk=True if quantized is not None else None,
-                quantization_config=quantized,
+                quantization_config=quantized if quantized is not None else _scan_index(),
             )
             if dim
             else None,
@@ -285,7 +298,7 @@ class EdgeEngine:
             if sparse
             else None,
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=HNSW_SEGMENT_KB),
-            hnsw_config=_hnsw_config(),
+            hnsw_config=_hnsw_config(m=0),  # a scan index, no graph (base.py)
         )
         with engine_errors(self.location, f"creating {collection}"):
             shard = qe.EdgeShard.create(str(path), config)
@@ -401,7 +414,7 @@ class EdgeEngine:
         request = qe.QueryRequest(
             limit=limit, query=qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()),
             filter=_filter(conditions), with_payload=True,
-            params=qe.SearchParams(exact=True) if exact else qe.SearchParams(hnsw_ef=HNSW_EF),
+            params=_search_params(exact),
         )  # fmt: skip
         with engine_errors(self.location, f"searching {collection}"):
             got = self._shard(collection).query(request)
@@ -434,7 +447,7 @@ class EdgeEngine:
     ) -> list[ScoredPoint]:  # fmt: skip
         flt = _filter(conditions)
         dense_query = qe.Query.Nearest(np.asarray(dense, dtype=np.float32).tolist())
-        params = qe.SearchParams(exact=True) if exact else qe.SearchParams(hnsw_ef=HNSW_EF)
+        params = _search_params(exact)
         stages = [
             qe.Prefetch(limit=prefetch, query=dense_query, filter=flt, params=params),
             qe.Prefetch(limit=prefetch, filter=flt,
@@ -500,12 +513,17 @@ class EdgeEngine:
         config = json.loads((self._path(collection) / "edge_config.json").read_text())
         params = (config.get("vectors") or {}).get("", {})
         dim = int(params.get("size", 0))
-        quantized = next(iter(params.get("quantization_config") or {}), None)
+        kind = {"scalar": "int8", "binary": "binary"}.get(
+            next(iter(params.get("quantization_config") or {}), "")
+        )
+        # An encoder's quantization keeps its originals on disk; the scan index does not.
+        encoder_q = kind if params.get("on_disk") else None
         sparse = SPARSE_VECTOR in (config.get("sparse_vectors") or {})
         return VectorIndexState(
             int(info.points_count), int(info.indexed_vectors_count), dim, True,
-            quantization={"scalar": "int8", "binary": "binary"}.get(quantized or ""),
-            sparse=sparse,
+            quantization=encoder_q, sparse=sparse,
+            scan=kind if encoder_q is None else None,
+            graph=int((config.get("hnsw_config") or {}).get("m", HNSW_M)) > 0,
         )  # fmt: skip
 
     def build_index(self, collection: str) -> bool:
@@ -521,6 +539,13 @@ class EdgeEngine:
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
+
+
+def _scan_index() -> qe.ScalarQuantizationConfig:
+    """The int8 copy of a collection's vectors for quantized scans (base.py), in RAM."""
+    return qe.ScalarQuantizationConfig(
+        type=qe.ScalarType.Int8, quantile=SCAN_QUANTILE, always_ram=True
+    )
 
 
 def _quantization(quantize: str | None) -> Any:

@@ -16,6 +16,7 @@ import qdrant_edge as qe
 
 from search.engines.errors import engine_errors
 from search.errors import IndexNotFoundError, StoreLockedError
+from search.engines.base import SCAN_MIN_FLOATS
 from search.store import HNSW_MIN_FLOATS, Store, open_store
 from tests.search.test_store import INFO, _doc, _unit
 
@@ -181,7 +182,7 @@ def test_hnsw_is_built_on_demand_and_only_where_it_pays(tmp_path):
         s.add_encoder("idx", info)
         vecs = _unit(np.random.default_rng(2), n, dim)
         s.write_documents("idx", [_doc(f"d{i}.md", vecs[i : i + 10]) for i in range(0, n, 10)])
-        assert n * dim < HNSW_MIN_FLOATS
+        assert n * dim < SCAN_MIN_FLOATS < HNSW_MIN_FLOATS
         (report,) = s.optimize("idx")
         assert not report.built and report.note == "small enough to scan exactly"
         started = []
@@ -201,6 +202,7 @@ def test_an_ingest_run_builds_the_graphs_that_are_due_once(tmp_path, monkeypatch
 
     dim, n = 3584, 700  # over Edge's segment threshold; the policy's size lowered to match
     monkeypatch.setattr(search.hnsw, "HNSW_MIN_FLOATS", n * dim)
+    monkeypatch.setattr(search.hnsw, "SCAN_MIN_FLOATS", n * dim)
     monkeypatch.setattr(search.hnsw, "HNSW_MIN_NEW_FLOATS", n * dim // 10)
     with open_store(path=tmp_path / "s") as s:
         s.ensure_index("idx", {"mode": "whole"})
