@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import qdrant_edge as qe
 
+from search.engines.base import SCAN_MIN_FLOATS
 from search.engines.errors import engine_errors
 from search.errors import IndexNotFoundError, StoreLockedError
-from search.engines.base import SCAN_MIN_FLOATS
 from search.store import HNSW_MIN_FLOATS, Store, open_store
 from tests.search.test_store import INFO, _doc, _unit
 
