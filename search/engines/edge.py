@@ -42,6 +42,15 @@ from search.engines.base import (
     SCAN_QUANTILE,
     VectorIndexState,
 )
+from search.engines.edge_files import (
+    CHECKPOINT_S,
+    MARKER,
+    WAL_DIR,
+    WalSyncer,
+    edge_root,
+    is_edge_store,
+    write_marker,
+)
 from search.engines.errors import engine_errors, locked_error, translate
 from search.engines.space import (
     CREATE_BYTES,
@@ -53,87 +62,9 @@ from search.engines.space import (
 from search.errors import StoreError
 from search.records import AnyOf, Between, Conditions, EngineName, ScoredPoint, StoredPoint
 
+__all__ = ["EdgeEngine", "edge_root", "is_edge_store", "write_marker"]
+
 SCROLL = 512
-FORMAT = 1
-MARKER = "store.json"
-#: A shard's write-ahead log: the ``wal`` crate's segment files (``open-N``, ``closed-N``).
-WAL_DIR = "wal"
-#: Seconds between full flushes (segments too) of a shard that keeps being written.
-CHECKPOINT_S = 30.0
-
-
-def edge_root(store_dir: Path) -> Path:
-    """Where an Edge store keeps its shards inside the store folder."""
-    return store_dir / "edge"
-
-
-def is_edge_store(store_dir: Path) -> bool:
-    return (edge_root(store_dir) / MARKER).is_file()
-
-
-def write_marker(root: Path) -> None:
-    """Mark ``root`` as an Edge store (written last when a store is migrated into it)."""
-    import importlib.metadata
-
-    data = {"engine": "edge", "format": FORMAT,
-            "qdrant-edge-py": importlib.metadata.version("qdrant-edge-py")}  # fmt: skip
-    tmp = root / f".{MARKER}.tmp"
-    tmp.write_text(json.dumps(data) + "\n")
-    os.replace(tmp, root / MARKER)
-
-
-def _fdatasync(path: str) -> bool:
-    try:  # the wal crate's thread may rename or retire a segment meanwhile
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-    return True
-
-
-class WalSyncer:
-    """Makes one shard's write-ahead log durable: ``fdatasync`` of its files, ``fsync`` of its folder.
-
-    The log's segments are memory mapped; Linux writes back pages dirtied through a shared
-    mapping on an ``fsync`` of any descriptor of the file. ``open-*`` segments (the one being
-    appended to, and the next, pre-created) are synced every time; a ``closed-*`` segment no
-    longer changes, so it is synced once (again only if its size or mtime moves); the folder
-    only when the set of names changed (a rotation: a new or renamed segment).
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._names: frozenset[str] = frozenset()
-        self._done: dict[str, tuple[int, int]] = {}
-
-    def __call__(self) -> None:
-        names = set()
-        for entry in os.scandir(self.folder):
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            if entry.name.startswith("open-"):
-                if _fdatasync(entry.path):
-                    names.add(entry.name)
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:  # renamed meanwhile (``tmp-open-N`` -> ``open-N``)
-                continue
-            names.add(entry.name)
-            sig = (st.st_size, st.st_mtime_ns)
-            if self._done.get(entry.name) != sig and _fdatasync(entry.path):
-                self._done[entry.name] = sig
-        if names != self._names:
-            fd = os.open(self.folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            self._names = frozenset(names)
-            self._done = {n: sig for n, sig in self._done.items() if n in names}
 
 
 def _hnsw_config(m: int = HNSW_M) -> qe.HnswIndexConfig:
@@ -348,7 +279,7 @@ class EdgeEngine:
                 rows: list[Any] = (
                     [None] * len(ids)
                     if vectors is None
-                    else list(map(memoryview, np.ascontiguousarray(vectors, dtype=np.float32)))
+                    else [memoryview(r) for r in np.ascontiguousarray(vectors, dtype=np.float32)]
                 )
                 sparse_rows: Sequence[Any] = [None] * len(ids) if sparse is None else sparse
                 points = [

@@ -105,14 +105,15 @@ def test_writes_survive_sigkill_once_the_calls_return_without_a_flush(tmp_path):
 
 def test_sync_is_a_wal_fsync_with_a_full_flush_at_checkpoints(tmp_path, monkeypatch):
     import search.engines.edge as edge
+    import search.engines.edge_files as edge_files
 
     with _filled(tmp_path / "s") as s:
         engine = s.engine
         assert isinstance(engine, edge.EdgeEngine)
         wal = tmp_path / "s" / "edge" / "ds__idx__enc-a" / "wal"
         synced: list[str] = []
-        real = edge._fdatasync
-        monkeypatch.setattr(edge, "_fdatasync", lambda p: synced.append(p) or real(p))
+        real = edge_files._fdatasync
+        monkeypatch.setattr(edge_files, "_fdatasync", lambda p: synced.append(p) or real(p))
         engine.sync(["ds__idx__enc-a"])
         names = sorted(Path(p).name for p in synced)
         assert names == sorted(p.name for p in wal.iterdir() if p.is_file()), names
@@ -211,7 +212,7 @@ def test_an_ingest_run_builds_the_graphs_that_are_due_once(tmp_path, monkeypatch
         s.write_documents("idx", [_doc(f"d{i}.md", vecs[i : i + 10]) for i in range(0, n, 10)])
         (built,) = build_due_graphs(s, "idx", quiet=False)
         assert built["encoder"] == "enc-a" and built["indexed_after"] == n
-        assert "building HNSW for idx/enc-a (700 x 3584)" in capsys.readouterr().err
+        assert "building the vector index of idx/enc-a (700 x 3584)" in capsys.readouterr().err
         assert build_due_graphs(s, "idx", quiet=True) == []  # up to date: not rebuilt
         hits = s.query("idx", "enc-a", vecs[123], 3, group_by_doc=False)  # through the graph
         assert hits[0].doc_id == "d120.md" and hits[0].chunk == 3

@@ -111,7 +111,10 @@ def build_due_graphs(store: Any, index: str, *, quiet: bool) -> list[dict[str, A
 
     def started(index: str, encoder: str, points: int, dim: int) -> None:
         if not quiet:
-            print(f"building HNSW for {index}/{encoder} ({points:,} x {dim}) ...", file=sys.stderr)
+            print(
+                f"building the vector index of {index}/{encoder} ({points:,} x {dim}) ...",
+                file=sys.stderr,
+            )
 
     return [r.as_dict() for r in store.optimize(index, on_start=started) if r.built]
 

@@ -72,7 +72,10 @@ def run_optimize(args: argparse.Namespace) -> int:
 
     def started(index: str, encoder: str, points: int, dim: int) -> None:
         if not args.json:
-            print(f"building HNSW for {index}/{encoder} ({points:,} x {dim}) ...", file=sys.stderr)
+            print(
+                f"building the vector index of {index}/{encoder} ({points:,} x {dim}) ...",
+                file=sys.stderr,
+            )
 
     try:
         reports = store.optimize(args.index, force=not args.only_due, on_start=started)
