@@ -21,24 +21,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
-
 from encoders.bm25 import BM25_NAME
+from ingest.batching import (
+    Batch,
+    Pending,
+    assemble,
+    call_rows,
+    group_batches,
+    span_calls,
+    text_calls,
+)
 from ingest.chunk import SPAN_PIECE_CHARS, chunk_document, chunks_at, token_window_ranges
-from ingest.embed import AnyCall, EmbedCall, Embedder, EmbedderFactory, LocalEmbedder, SpanCall
+from ingest.embed import AnyCall, Embedder, EmbedderFactory, LocalEmbedder
 from ingest.encoder_set import EncoderSet
 from ingest.errors import ChunkingMismatchError, IngestError, IngestFailedError
-from ingest.late import (
-    chunker_mode,
-    default_chunking,
-    refuse_pooled_positions,
-    spans_of,
-    text_from_chunks,
-)
+from ingest.late import chunker_mode, default_chunking, refuse_pooled_positions
 from ingest.load import SkippedFile, discover
 from ingest.parse import ParsedDocument
 from ingest.plan import Job, after_hash, chunking_settings, describe_chunking, plan_run
@@ -194,15 +195,6 @@ class _Settings:
     default_mode: str = "tokens"
 
 
-@dataclass
-class _Batch:
-    """A write batch on its way through the embedder."""
-
-    docs: list[tuple[DocumentWrite, list[str]]]  # (document, encoders to embed it with)
-    calls_left: int = 0
-    parts: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
-
-
 class _Run:
     """One ingest run: settings, manifest, encoders, the report; carries out a plan."""
 
@@ -302,7 +294,7 @@ class _Run:
         results: Iterator[tuple[Job, ParseOutcome]],
         extend: list[Job],
         touch: list[DocumentWrite],
-    ) -> Iterator[tuple[DocumentWrite, list[str]]]:
+    ) -> Iterator[Pending]:
         """Documents to embed, as parse outcomes arrive; same-content ones go to extend/touch."""
         for job, out in results:
             self.report.add_time("parse", out.seconds)
@@ -383,7 +375,7 @@ class _Run:
             done_chars = reached
             yield DocumentWrite(job.doc_id, manifest, payloads, {}, True, final)
 
-    def _extended(self, jobs: list[Job]) -> Iterator[tuple[DocumentWrite, list[str]]]:
+    def _extended(self, jobs: list[Job]) -> Iterator[Pending]:
         """Stored chunks of unchanged documents, for the encoders they lack (no parsing)."""
         for start in range(0, len(jobs), 64):
             by_source: dict[str, list[Job]] = {}
@@ -427,24 +419,11 @@ class _Run:
 
     # -- embed and write ----------------------------------------------------------------------
 
-    def _batches(self, docs: Iterable[tuple[DocumentWrite, list[str]]]) -> Iterator[_Batch]:
+    def _batches(self, docs: Iterable[Pending]) -> Iterator[Batch]:
         """Group documents into write batches of about BATCH_CHUNKS chunks / BATCH_CHARS chars."""
-        batch: list[tuple[DocumentWrite, list[str]]] = []
-        n_chunks = n_chars = 0
-        for doc, encs in docs:
-            if any(d.doc_id == doc.doc_id for d, _ in batch):  # pieces of one document: one each
-                yield _Batch(batch)
-                batch, n_chunks, n_chars = [], 0, 0
-            batch.append((doc, encs))
-            n_chunks += len(doc.chunks)
-            n_chars += sum(len(c["text"]) for c in doc.chunks)
-            if n_chunks >= BATCH_CHUNKS or n_chars >= BATCH_CHARS:
-                yield _Batch(batch)
-                batch, n_chunks, n_chars = [], 0, 0
-        if batch:
-            yield _Batch(batch)
+        return group_batches(docs, BATCH_CHUNKS, BATCH_CHARS)
 
-    def _calls(self, batches: Iterable[_Batch], pending: dict[int, _Batch]) -> Iterator[AnyCall]:
+    def _calls(self, batches: Iterable[Batch], pending: dict[int, Batch]) -> Iterator[AnyCall]:
         """Each batch's calls: per encoder, its documents' chunk texts in slices of
         EMBED_CALL_CHUNKS (late chunking: whole documents with their chunk spans, a document
         never split). A batch is registered in ``pending`` before its first call leaves."""
@@ -452,20 +431,15 @@ class _Run:
             self._batch_no += 1
             no = self._batch_no
             calls: list[AnyCall] = []
-            for name in dict.fromkeys(e for _, encs in batch.docs for e in encs):
+            for name in batch.encoders():
                 self._ready(name)  # loaded and checked against the index before any call
-                docs = [d for d, encs in batch.docs if name in encs]
+                docs = batch.documents(name)
                 if self.late and name != BM25_NAME:
-                    calls += self._span_calls(no, name, docs)
-                    continue
-                texts = [c["text"] for d in docs for c in d.chunks]
-                for at in range(0, len(texts), EMBED_CALL_CHUNKS):
-                    calls.append(
-                        EmbedCall((no, name, at), name, tuple(texts[at : at + EMBED_CALL_CHUNKS]))
-                    )
-            rows = sum(c.rows if isinstance(c, SpanCall) else len(c.texts) for c in calls)
+                    calls += span_calls(no, name, docs, EMBED_CALL_CHUNKS, self._texts.get)
+                else:
+                    calls += text_calls(no, name, docs, EMBED_CALL_CHUNKS)
             # Progress counts chunk embeddings: each chunk once per encoder that embeds it.
-            self.progress.grow("embed", rows)
+            self.progress.grow("embed", call_rows(calls))
             batch.calls_left = len(calls)
             if not calls:
                 self._finish(batch)
@@ -473,27 +447,8 @@ class _Run:
             pending[no] = batch
             yield from calls
 
-    def _span_calls(self, no: int, name: str, docs: list[DocumentWrite]) -> list[AnyCall]:
-        """Late chunking: documents in calls of about EMBED_CALL_CHUNKS chunks, keyed by the
-        row of their first chunk (so ``_finish`` reassembles them like chunk-text calls)."""
-        calls: list[AnyCall] = []
-        group: list[DocumentWrite] = []
-        at = rows = 0
-        for d in [*docs, None]:
-            if group and (d is None or rows + len(d.chunks) > EMBED_CALL_CHUNKS):
-                texts = tuple(
-                    self._texts.get(g.doc_id) or text_from_chunks(g.chunks) for g in group
-                )
-                spans = tuple(spans_of(g.chunks) for g in group)
-                calls.append(SpanCall((no, name, at), name, texts, spans))
-                at, group, rows = at + rows, [], 0
-            if d is not None:
-                group.append(d)
-                rows += len(d.chunks)
-        return calls
-
-    def _embed_and_write(self, batches: Iterable[_Batch]) -> None:
-        pending: dict[int, _Batch] = {}
+    def _embed_and_write(self, batches: Iterable[Batch]) -> None:
+        pending: dict[int, Batch] = {}
         for done in self.embedder.embed(self._calls(batches, pending)):
             no, name, at = cast(tuple[int, str, int], done.key)
             self.report.add_embedded(done.worker, len(done.vectors), done.seconds)
@@ -506,26 +461,13 @@ class _Run:
         if pending:  # an embedder that dropped calls must never leave a silent gap
             raise IngestError(f"the embedder returned no vectors for {len(pending)} batch(es)")
 
-    def _finish(self, batch: _Batch) -> None:
+    def _finish(self, batch: Batch) -> None:
         """Reassemble a batch's vectors per document and write it."""
-        vectors: dict[str, dict[str, Any]] = {}
-        for name in dict.fromkeys(e for _, encs in batch.docs for e in encs):
-            offsets = sorted(at for n, at in batch.parts if n == name)
-            if not offsets:
-                continue
-            parts = [batch.parts[(name, at)] for at in offsets]
-            mat = parts[0] if len(parts) == 1 else _concat(parts)
-            row = 0
-            for d, encs in batch.docs:
-                if name in encs:
-                    vectors.setdefault(d.doc_id, {})[name] = mat[row : row + len(d.chunks)]
-                    row += len(d.chunks)
-        docs = [DocumentWrite(d.doc_id, d.manifest, d.chunks, vectors.get(d.doc_id, {}), d.replace, d.final)
-                for d, _ in batch.docs]  # fmt: skip
+        docs = assemble(batch)
         for d in docs:
             self._texts.pop(d.doc_id, None)
         self._write(docs)
-        self.report.chunks += sum(len(d.chunks) for d, _ in batch.docs)
+        self.report.chunks += sum(len(d.chunks) for d in docs)
 
     def _ready(self, name: str, tokenizer: bool = False) -> Any:
         """Load encoder ``name`` through the embedder (once) and check it against the index."""
@@ -575,11 +517,3 @@ class _Run:
         if strict and self.report.failed:
             raise IngestFailedError(self.report)
         return self.report
-
-
-def _concat(parts: list[Any]) -> Any:
-    """One encoder's results of a batch, in call order: dense (n, dim) blocks or lists of BM25
-    sparse vectors."""
-    if isinstance(parts[0], np.ndarray):
-        return np.concatenate(parts)
-    return [row for part in parts for row in part]
