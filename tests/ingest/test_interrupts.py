@@ -33,9 +33,11 @@ from tests.ingest.test_pipeline import (
 # Runs the real CLI on the default engine (Qdrant Edge). At the n-th forward pass ("embed") or
 # after the n-th engine write call of the store's write order ("write": pending manifests,
 # chunk points per encoder, complete manifests), it says so in a file and waits there for the
-# signal.
+# signal. SIGUSR1 dumps its threads' stacks (faulthandler): the test asks for them when the run
+# has not exited long after the signal, so a hang names the place it hangs in.
 DRIVER = textwrap.dedent("""
-    import json, multiprocessing, sys, time
+    import faulthandler, json, multiprocessing, signal, sys, time
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     import ingest.pipeline
     moment, n, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     ingest.pipeline.BATCH_CHUNKS = 6  # several embed-and-write rounds in a small folder
@@ -49,7 +51,7 @@ DRIVER = textwrap.dedent("""
             json.dump({"moment": moment, "workers": workers}, fh)
         import os
         os.replace(ready + ".tmp", ready)
-        time.sleep(120)  # the signal arrives here
+        time.sleep(__WAIT__)  # the signal arrives here
     if moment == "embed":  # inside encode_documents, after the n-th forward pass
         from encoders.model import TransformerEncoder
         real = TransformerEncoder._forward
@@ -71,6 +73,12 @@ DRIVER = textwrap.dedent("""
 """)
 
 EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+# Seconds the run waits at the moment, and the most a test waits for it to exit once signalled.
+# The run waits longer than the test does, so an ignored signal cannot pass for a slow exit:
+# the test fails with the run's stacks, which then show it still waiting at the moment. (A
+# run here exited 2-3 s after Ctrl-C at load 5-7; the margin is for a loaded CI.)
+WAIT_AT_MOMENT = 900
+EXIT_WITHIN = 300
 
 
 def _interrupted_run(
@@ -84,7 +92,8 @@ def _interrupted_run(
     ready = store.parent / f"{store.name}.ready"
     args = ["ingest", str(root), "--index", "k", "-e", "minilm", "-e", "minilm-causal", "--store", str(store),
             "--chunk-tokens", "64", "--overlap", "8", "--workers", "1"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, moment, str(n), str(ready), *args],
+    driver = DRIVER.replace("__WAIT__", str(WAIT_AT_MOMENT))
+    proc = subprocess.Popen([sys.executable, "-c", driver, moment, str(n), str(ready), *args],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
     try:
@@ -103,7 +112,14 @@ def _interrupted_run(
             os.killpg(proc.pid, sig)
         else:
             proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
+        try:
+            _, err = proc.communicate(timeout=EXIT_WITHIN)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # its stacks, to stderr
+            time.sleep(2)
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"the run had not exited {EXIT_WITHIN} s after {sig.name}:\n{err[-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
