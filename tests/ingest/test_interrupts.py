@@ -38,6 +38,9 @@ from tests.ingest.test_pipeline import (
 DRIVER = textwrap.dedent("""
     import faulthandler, json, multiprocessing, signal, sys, time
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # A terminal's Ctrl-C: a shell starts background jobs with SIGINT ignored, and Python keeps
+    # an ignored SIGINT ignored, so a suite run in the background would test nothing but that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import ingest.pipeline
     moment, n, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     ingest.pipeline.BATCH_CHUNKS = 6  # several embed-and-write rounds in a small folder
