@@ -8,7 +8,6 @@ one-line refusal, and nothing is written.
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from ingest.chunk import CHUNKINGS
 from search.evaluation.runner import EVAL_CHUNKINGS
+from tests.search.evaluation.conftest import write_beir
 from ui.web.handlers import WebContext
 from ui.web.handlers.evaluating import evaluate
 from ui.web.handlers.ingesting import Chunking, chunking_view, ingest_folder, sent_chunking
@@ -138,22 +138,16 @@ def test_the_clis_chunking_choices_are_the_one_lists() -> None:
 
 
 def _tiny_beir(root: Path) -> Path:
-    folder = root / "tinybeir"
-    (folder / "qrels").mkdir(parents=True)
-    corpus = [
-        ("d1", "Baking bread", TEXTS["bread.md"].split("\n\n", 1)[1]),
-        ("d2", "Planets", TEXTS["planets.md"].split("\n\n", 1)[1]),
-        ("d3", "Football", "A football match lasts ninety minutes with two halves of play."),
-    ]
-    (folder / "corpus.jsonl").write_text(
-        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in corpus)
+    return write_beir(
+        root / "tinybeir",
+        {
+            "d1": ("Baking bread", TEXTS["bread.md"].split("\n\n", 1)[1]),
+            "d2": ("Planets", TEXTS["planets.md"].split("\n\n", 1)[1]),
+            "d3": ("Football", "A football match lasts ninety minutes with two halves of play."),
+        },
+        {"q1": "how do I bake bread at home", "q2": "which planets orbit the sun"},
+        [("q1", "d1", 1), ("q2", "d2", 1)],
     )
-    queries = [("q1", "how do I bake bread at home"), ("q2", "which planets orbit the sun")]
-    (folder / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries)
-    )
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
-    return folder
 
 
 def test_evaluate_tab_scores_a_beir_folder_late_chunked(

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.search.evaluation.conftest import write_beir
 from ui.web.handlers import NONE_CHOICE, WebContext, error_html
 from ui.web.handlers import judging as judge
 from ui.web.handlers.context import safe_name
@@ -112,24 +113,19 @@ def test_eval_rejects_folders_off_the_allow_list(ctx: WebContext) -> None:
 
 
 def _tiny_beir(root: Path) -> Path:
-    import json
-
-    folder = root / "tinybeir"
-    (folder / "qrels").mkdir(parents=True)
-    corpus = [
-        ("d1", "Baking bread", "Knead the dough, let it rise, and bake the bread in a hot oven."),
-        ("d2", "Planets", "Mars and Venus are rocky planets that orbit the sun."),
-        ("d3", "Football", "A football match lasts ninety minutes with two halves."),
-    ]
-    (folder / "corpus.jsonl").write_text(
-        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in corpus)
+    return write_beir(
+        root / "tinybeir",
+        {
+            "d1": (
+                "Baking bread",
+                "Knead the dough, let it rise, and bake the bread in a hot oven.",
+            ),
+            "d2": ("Planets", "Mars and Venus are rocky planets that orbit the sun."),
+            "d3": ("Football", "A football match lasts ninety minutes with two halves."),
+        },
+        {"q1": "how do I bake bread at home", "q2": "which planets orbit the sun"},
+        [("q1", "d1", 1), ("q2", "d2", 1)],
     )
-    queries = [("q1", "how do I bake bread at home"), ("q2", "which planets orbit the sun")]
-    (folder / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries)
-    )
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
-    return folder
 
 
 def test_evaluate_tab_runs_a_beir_folder_from_the_allow_list(ctx: WebContext) -> None:
